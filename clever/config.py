@@ -1,0 +1,144 @@
+"""Configuration: defaults, environment parsing, and fail-fast validation for production.
+
+Variable names are a contract (architecture section 3); tests outside the project rely on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+
+# The built-in sandbox's demo client. Safe to publish: the sandbox is the only server that
+# accepts it, and production refuses to start with it.
+DEMO_CLIENT_ID = "clever-library-demo"
+DEMO_CLIENT_SECRET = "demo-secret-not-for-production"
+DEMO_REDIRECT_URI = "http://localhost:5000/auth/clever/callback"
+DEMO_SANDBOX_URL = "http://localhost:5001"
+
+DEFAULT_SECRET_KEYS = {"", "dev", "change-me", "changeme", "secret", "replace-me"}
+
+ENV_NAMES = (
+    "APP_ENV",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CLEVER_CLIENT_ID",
+    "CLEVER_CLIENT_SECRET",
+    "CLEVER_REDIRECT_URI",
+    "CLEVER_OAUTH_BASE_URL",
+    "CLEVER_API_BASE_URL",
+    "TOKEN_ENCRYPTION_KEY",
+    "SESSION_IDLE_MINUTES",
+)
+
+
+class ConfigError(Exception):
+    """Raised when the configuration cannot be used; the message is one line for humans."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str
+    secret_key: str
+    database_url: str | None
+    redis_url: str | None
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    oauth_base_url: str
+    api_base_url: str
+    token_encryption_key: str
+    session_idle_minutes: int
+
+    @property
+    def redirect_uri(self) -> str:
+        """The primary redirect URI: Portal, Instant Login and Library logins land here."""
+        return self.redirect_uris[0]
+
+
+def split_uris(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def derive_fernet_key(secret_key: str) -> str:
+    digest = hashlib.sha256(b"clever-token-encryption:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment; raise ConfigError for an unsafe production setup."""
+    env = dict(os.environ if environ is None else environ)
+    app_env = env.get("APP_ENV", "development").strip() or "development"
+    if app_env not in {"development", "test", "production"}:
+        raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
+    production = app_env == "production"
+
+    secret_key = env.get("SECRET_KEY", "")
+    if production and secret_key.strip().lower() in DEFAULT_SECRET_KEYS:
+        raise ConfigError("SECRET_KEY is missing or a default value")
+    if production and len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters")
+    if not secret_key:
+        secret_key = secrets.token_urlsafe(48)
+
+    sandbox = env.get("CLEVER_SANDBOX_URL", DEMO_SANDBOX_URL).rstrip("/")
+    client_id = env.get("CLEVER_CLIENT_ID") or ("" if production else DEMO_CLIENT_ID)
+    client_secret = env.get("CLEVER_CLIENT_SECRET") or ("" if production else DEMO_CLIENT_SECRET)
+    redirect_uris = split_uris(env.get("CLEVER_REDIRECT_URI", "")) or (
+        () if production else (DEMO_REDIRECT_URI,)
+    )
+    oauth_base = env.get("CLEVER_OAUTH_BASE_URL") or (
+        "https://clever.com" if production else sandbox
+    )
+    api_base = env.get("CLEVER_API_BASE_URL") or (
+        "https://api.clever.com" if production else sandbox
+    )
+    token_key = env.get("TOKEN_ENCRYPTION_KEY", "")
+
+    if production:
+        if not client_id:
+            raise ConfigError("CLEVER_CLIENT_ID is missing")
+        if not client_secret or client_secret == DEMO_CLIENT_SECRET:
+            raise ConfigError("CLEVER_CLIENT_SECRET is missing or the sandbox demo secret")
+        if not redirect_uris:
+            raise ConfigError("CLEVER_REDIRECT_URI is missing")
+        if any(not uri.startswith("https://") for uri in redirect_uris):
+            raise ConfigError("CLEVER_REDIRECT_URI must use https in production")
+        if not token_key:
+            raise ConfigError("TOKEN_ENCRYPTION_KEY is missing")
+        if not env.get("REDIS_URL"):
+            raise ConfigError("REDIS_URL is missing")
+    if token_key:
+        try:
+            if len(base64.urlsafe_b64decode(token_key.encode())) != 32:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                "TOKEN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    else:
+        token_key = derive_fernet_key(secret_key)
+
+    try:
+        idle = int(env.get("SESSION_IDLE_MINUTES", "30"))
+        if idle < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("SESSION_IDLE_MINUTES must be a whole number of minutes, 1 or more") from None
+
+    return Settings(
+        app_env=app_env,
+        secret_key=secret_key,
+        database_url=env.get("DATABASE_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uris=redirect_uris,
+        oauth_base_url=oauth_base.rstrip("/"),
+        api_base_url=api_base.rstrip("/"),
+        token_encryption_key=token_key,
+        session_idle_minutes=idle,
+    )
