@@ -78,9 +78,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     secret_key = env.get("SECRET_KEY", "")
     if production and secret_key.strip().lower() in DEFAULT_SECRET_KEYS:
-        raise ConfigError("SECRET_KEY is missing or a default value")
+        raise ConfigError("in production SECRET_KEY must be set to a real secret")
     if production and len(secret_key) < 32:
-        raise ConfigError("SECRET_KEY must be at least 32 characters")
+        raise ConfigError("in production SECRET_KEY must be at least 32 characters")
     if not secret_key:
         secret_key = secrets.token_urlsafe(48)
 
@@ -100,17 +100,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     if production:
         if not client_id:
-            raise ConfigError("CLEVER_CLIENT_ID is missing")
+            raise ConfigError("in production CLEVER_CLIENT_ID must be set")
         if not client_secret or client_secret == DEMO_CLIENT_SECRET:
-            raise ConfigError("CLEVER_CLIENT_SECRET is missing or the sandbox demo secret")
+            raise ConfigError("in production CLEVER_CLIENT_SECRET must be set to your app's secret")
         if not redirect_uris:
-            raise ConfigError("CLEVER_REDIRECT_URI is missing")
+            raise ConfigError("in production CLEVER_REDIRECT_URI must be set")
         if any(not uri.startswith("https://") for uri in redirect_uris):
-            raise ConfigError("CLEVER_REDIRECT_URI must use https in production")
+            raise ConfigError("in production CLEVER_REDIRECT_URI must use https")
         if not token_key:
-            raise ConfigError("TOKEN_ENCRYPTION_KEY is missing")
+            raise ConfigError("in production TOKEN_ENCRYPTION_KEY must be set")
         if not env.get("REDIS_URL"):
-            raise ConfigError("REDIS_URL is missing")
+            raise ConfigError("in production REDIS_URL must be set")
     if token_key:
         try:
             if len(base64.urlsafe_b64decode(token_key.encode())) != 32:
@@ -142,3 +142,40 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         token_encryption_key=token_key,
         session_idle_minutes=idle,
     )
+
+
+def apply_settings(app, overrides: dict) -> str | None:
+    """Load settings into ``app.config``; return the Redis URL (None: start an embedded one).
+
+    ``overrides`` may hold environment names (they win over the process environment) and any
+    other Flask config keys (copied as they are).
+    """
+    environ = dict(os.environ)
+    environ.update({k: str(v) for k, v in overrides.items() if k in ENV_NAMES and v is not None})
+    settings = load_settings(environ)
+    database_url = settings.database_url or "sqlite:///" + os.path.join(
+        app.instance_path, "roster-room.sqlite"
+    )
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    app.config.update(
+        APP_ENV=settings.app_env,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        REDIS_URL=settings.redis_url,
+        CLEVER_CLIENT_ID=settings.client_id,
+        CLEVER_CLIENT_SECRET=settings.client_secret,
+        CLEVER_REDIRECT_URI=settings.redirect_uri,
+        CLEVER_REDIRECT_URIS=settings.redirect_uris,
+        CLEVER_OAUTH_BASE_URL=settings.oauth_base_url,
+        CLEVER_API_BASE_URL=settings.api_base_url,
+        TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
+        SESSION_IDLE_MINUTES=settings.session_idle_minutes,
+        CLEVER_HTTP_TIMEOUT=(3.05, 10.0),
+        SYNC_CONCURRENCY=8,
+        TESTING=settings.app_env == "test",
+    )
+    app.config.update({k: v for k, v in overrides.items() if k not in ENV_NAMES})
+    return settings.redis_url

@@ -1,0 +1,36 @@
+"""Roster Room: a Clever Library app. ``create_app`` reads like the table of contents."""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Flask
+
+from clever.config import ConfigError, apply_settings
+
+
+def create_app(config: dict | None = None) -> Flask:
+    from clever.database import init_database
+    from clever.errors import init_error_pages
+    from clever.extensions import csrf
+    from clever.logs import init_logging
+    from clever.security import init_security_headers
+    from clever.sessions import init_sessions
+    from clever.users import init_login
+    from clever.views import register_blueprints
+
+    app = Flask(__name__, instance_relative_config=True)
+    try:
+        redis_url = apply_settings(app, config or {})
+    except ConfigError as error:
+        print(f"error: Refusing to start: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    init_logging(app)
+    init_database(app)
+    init_sessions(app, redis_url)
+    init_login(app)
+    csrf.init_app(app)
+    register_blueprints(app)
+    init_error_pages(app)
+    init_security_headers(app)
+    return app

@@ -1,0 +1,158 @@
+"""Friendly error pages: plain words, what to do next, and a reference id that is also logged."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import redis
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("clever.errors")
+
+# reason -> (HTTP status, headline, what happened and what to do)
+LOGIN_FAILURES: dict[str, tuple[int, str, str]] = {
+    "access_denied": (
+        403,
+        "You didn't give permission",
+        "Clever asked whether to share your information with Roster Room and the answer was no. "
+        "If that was a mistake, try again and choose Allow.",
+    ),
+    "no_code": (
+        400,
+        "Clever didn't finish signing you in",
+        "We came back from Clever without a sign-in code. Please start again.",
+    ),
+    "bad_state": (
+        400,
+        "Your sign-in link had expired",
+        "The sign-in started in another tab or a while ago, and we couldn't match it up. "
+        "Please start again from this page.",
+    ),
+    "invalid_grant": (
+        400,
+        "That sign-in link was already used",
+        "Sign-in codes from Clever work once and only for a minute. Please start again.",
+    ),
+    "clever_unavailable": (
+        502,
+        "Clever isn't answering right now",
+        "We couldn't reach Clever to finish signing you in. Wait a minute and try again; "
+        "if it keeps happening, Clever may be having an outage.",
+    ),
+    "clever_bad_response": (
+        502,
+        "Clever sent something we didn't understand",
+        "Clever's answer was incomplete or not in the expected format. Please try again.",
+    ),
+    "clever_rejected": (
+        502,
+        "Clever didn't accept our sign-in request",
+        "Clever refused the sign-in for this app. Try again; if it keeps happening, tell "
+        "your school's Clever administrator and quote the reference below.",
+    ),
+    "no_usable_role": (
+        403,
+        "This app is for teachers and students",
+        "Your Clever account isn't a teacher, student, staff or district admin account, so "
+        "there is nothing here for you yet. If you think this is wrong, ask your school.",
+    ),
+    "in_progress": (
+        409,
+        "You're already signing in",
+        "This sign-in link is already being processed, maybe in another tab. "
+        "Give it a moment, then try again.",
+    ),
+}
+
+
+class LoginFailure(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason if reason in LOGIN_FAILURES else "clever_unavailable"
+        self.detail = detail
+
+
+class ServiceUnavailable(HTTPException):
+    code = 503
+    description = "The service is briefly unavailable."
+
+
+def new_reference() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def render_login_failure(error: LoginFailure):
+    status, title, message = LOGIN_FAILURES[error.reason]
+    reference = new_reference()
+    # The reference id joins the page to this line; no code, state, token or name is logged.
+    log.warning("login failed ref=%s reason=%s detail=%s", reference, error.reason, error.detail)
+    return (
+        render_template(
+            "errors/login_failed.html",
+            title=title,
+            message=message,
+            reason=error.reason,
+            reference=reference,
+        ),
+        status,
+    )
+
+
+def render_http_error(status: int, title: str, message: str, headers: dict | None = None):
+    reference = new_reference()
+    log.warning("http error ref=%s status=%s path=%s", reference, status, request.path)
+    body = render_template("errors/error.html", title=title, message=message, reference=reference)
+    return body, status, headers or {}
+
+
+def init_error_pages(app: Flask) -> None:
+    app.register_error_handler(LoginFailure, render_login_failure)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        return render_http_error(
+            400,
+            "This form had expired",
+            "For your security, forms stop working after a while or in another tab. "
+            "Go back, reload the page and send it again.",
+        )
+
+    @app.errorhandler(ServiceUnavailable)
+    def unavailable(error):
+        return render_http_error(
+            503,
+            "We'll be right back",
+            "Part of Roster Room is briefly unavailable. Please try again in a minute.",
+            {"Retry-After": "30"},
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        titles = {
+            404: ("Page not found", "There is nothing at this address. Check the link or go home."),
+            405: ("That didn't work", "This page can't be used that way. Go back and try again."),
+            429: ("Slow down a little", "Too many attempts. Wait a minute and try again."),
+        }
+        title, message = titles.get(
+            error.code or 500, ("Something went wrong", error.description or "Please try again.")
+        )
+        return render_http_error(error.code or 500, title, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        if isinstance(error, redis.RedisError):
+            return unavailable(ServiceUnavailable())
+        reference = new_reference()
+        log.exception("unhandled error ref=%s path=%s", reference, request.path)
+        body = render_template(
+            "errors/error.html",
+            title="Something went wrong on our side",
+            message="We've logged it. Please try again; if it keeps happening, "
+            "quote the reference below.",
+            reference=reference,
+        )
+        return body, 500

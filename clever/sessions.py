@@ -1,0 +1,141 @@
+"""Server-side sessions in Redis: the cookie holds only the session id.
+
+Also the session lifecycle the login relies on: every login starts a brand-new session (shared
+classroom devices), logout deletes it from Redis, and idle or over-age sessions end on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import redis
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_session import Session
+from flask_session.redis import RedisSessionInterface
+
+SESSION_KEY_PREFIX = "session:"
+ABSOLUTE_LIFETIME = timedelta(hours=12)
+# Endpoints that must work without a session store (health reporting, static files).
+STORELESS_ENDPOINTS = {"health.healthz", "static"}
+
+
+def make_redis_client(url: str) -> redis.Redis:
+    # Short timeouts: a hung Redis must turn into a 503 page, not a hung worker.
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30
+    )
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+class ResilientRedisSessionInterface(RedisSessionInterface):
+    """Fails closed: with Redis down the request gets a session marked unavailable."""
+
+    def open_session(self, app, request):
+        try:
+            return super().open_session(app, request)
+        except redis.RedisError:
+            unavailable = self.session_class(sid="", permanent=True)
+            unavailable.store_unavailable = True
+            return unavailable
+
+    def save_session(self, app, session, response):
+        if session is None or getattr(session, "store_unavailable", False):
+            return
+        try:
+            super().save_session(app, session, response)
+        except redis.RedisError:
+            app.logger.error("session store unavailable while saving a session")
+
+
+def init_sessions(app: Flask, redis_url: str | None) -> None:
+    if redis_url is None:
+        redis_url = start_embedded_redis(app)
+    client = make_redis_client(redis_url)
+    app.extensions["redis"] = client
+    app.config.update(
+        SESSION_TYPE="redis",
+        SESSION_REDIS=client,
+        SESSION_KEY_PREFIX=SESSION_KEY_PREFIX,
+        SESSION_PERMANENT=True,
+        SESSION_USE_SIGNER=False,
+        PERMANENT_SESSION_LIFETIME=ABSOLUTE_LIFETIME,
+        SESSION_COOKIE_HTTPONLY=True,
+        # Strict would drop the cookie on the return from Clever.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
+    )
+    Session(app)
+    app.session_interface = ResilientRedisSessionInterface(
+        app,
+        client=client,
+        key_prefix=SESSION_KEY_PREFIX,
+        use_signer=False,
+        permanent=True,
+    )
+    app.before_request(refuse_without_store)
+    app.before_request(enforce_session_age)
+
+
+def start_embedded_redis(app: Flask) -> str:
+    """Development and test convenience: a private Redis that dies with this process."""
+    import atexit
+
+    from clever.embedded_redis import RedisProcess
+
+    server = RedisProcess().start()
+    atexit.register(server.stop)
+    app.logger.info("REDIS_URL is unset: started an embedded Redis on port %s", server.port)
+    return server.url
+
+
+def refuse_without_store():
+    if getattr(session, "store_unavailable", False) and request.endpoint not in STORELESS_ENDPOINTS:
+        from clever.errors import ServiceUnavailable
+
+        raise ServiceUnavailable()
+
+
+def enforce_session_age():
+    """End idle or over-age sessions on the server, then say why on the logged-out page."""
+    if request.endpoint in STORELESS_ENDPOINTS or not current_user.is_authenticated:
+        return None
+    now = time.time()
+    idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    last_seen = session.get("last_seen", now)
+    started = session.get("login_at", now)
+    if now - last_seen > idle_limit:
+        reason = "idle"
+    elif now - started > ABSOLUTE_LIFETIME.total_seconds():
+        reason = "expired"
+    else:
+        session["last_seen"] = now
+        return None
+    end_session()
+    g.session_ended = reason
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/sync/"):
+        return {"error": "session_ended", "reason": reason}, 401
+    return redirect(url_for("auth.logged_out", reason=reason))
+
+
+def begin_session(user, **values) -> None:
+    """Log ``user`` in on a brand-new session: nothing of the previous session survives."""
+    previous_sid = getattr(session, "sid", None)
+    session.clear()
+    if previous_sid:
+        get_redis().delete(SESSION_KEY_PREFIX + previous_sid)
+    login_user(user)
+    now = time.time()
+    session["login_at"] = now
+    session["last_seen"] = now
+    session.update(values)
+    current_app.session_interface.regenerate(session)
+
+
+def end_session() -> None:
+    logout_user()
+    session.clear()  # an empty, modified session is deleted from Redis and its cookie expired

@@ -1,0 +1,115 @@
+"""Log in with Clever (every entry point), log out, and the logged-out page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from clever import accounts, oauth
+from clever.api import CleverAPI, CleverAPIError
+from clever.errors import LoginFailure
+from clever.extensions import csrf
+from clever.sessions import begin_session, end_session
+from clever.sync import sync_user
+from clever.tokens import delete_token, store_token
+
+bp = Blueprint("auth", __name__)
+
+API_FAILURES = {
+    "timeout": "clever_unavailable",
+    "connection": "clever_unavailable",
+    "server_error": "clever_unavailable",
+    "rate_limited": "clever_unavailable",
+    "bad_response": "clever_bad_response",
+}
+
+
+@bp.get("/login")
+def login_page():
+    from clever.views.local import LoginForm
+
+    return render_template("auth/login.html", form=LoginForm())
+
+
+@bp.get("/auth/clever/login")
+def clever_login():
+    attempt = request.args.get("attempt", "1")
+    return redirect(oauth.start_authorization(int(attempt) if attempt.isdigit() else 1))
+
+
+@bp.get("/auth/clever/callback")
+def callback():
+    code, state, error = (request.args.get(k) for k in ("code", "state", "error"))
+    if error:
+        oauth.forget_state(state)
+        raise LoginFailure("access_denied" if error == "access_denied" else "clever_rejected", error[:40])
+    if not code:
+        raise LoginFailure("no_code")
+    if oauth.already_logged_in_from(code):
+        return redirect(url_for("dashboard.home"))
+    if state is None:
+        # Portal, Instant Login, Library Install, student launch: never exchange a stateless
+        # code; ask Clever again with our own state (it answers at once while signed in).
+        return redirect(oauth.start_authorization())
+    if not oauth.is_pending_state(state):
+        attempt = oauth.attempt_of(state)
+        if attempt >= oauth.MAX_ATTEMPTS:
+            raise LoginFailure("bad_state", "state unknown after a fresh authorization")
+        return redirect(oauth.start_authorization(attempt + 1))
+    grant = oauth.exchange_code(code, state)
+    try:
+        return complete_login(grant)
+    except LoginFailure:
+        oauth.mark_code_failed(grant)
+        raise
+
+
+def complete_login(grant: oauth.CleverGrant):
+    api = CleverAPI(
+        current_app.config["CLEVER_API_BASE_URL"],
+        grant.access_token,
+        timeout=current_app.config["CLEVER_HTTP_TIMEOUT"],
+        # A person is waiting on this request: fail fast to the friendly page.
+        max_retries=2,
+        max_rate_limit_wait=10,
+    )
+    try:
+        me = api.me()
+        clever_user = api.user(me["id"])
+    except CleverAPIError as error:
+        raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
+    try:
+        user, created = accounts.provision_from_clever(me, clever_user)
+    except ValueError:
+        raise LoginFailure("no_usable_role", "clever user has no usable role") from None
+    if current_user.is_authenticated and current_user.id != user.id:
+        # Shared device: the previous person is logged out entirely, token included.
+        delete_token(current_user.id)
+    begin_session(user)
+    oauth.mark_code_done(grant, user.id)
+    store_token(user.id, grant.access_token)
+    run = sync_user(user, api, trigger="login")
+    if run is not None and run.status == "failed":
+        flash(
+            "We couldn't refresh your classes from Clever just now, so you're seeing the last "
+            "roster we imported. Try “Sync now” in a minute.",
+            "warning",
+        )
+    return redirect(accounts.next_url_after_login(user, created))
+
+
+@bp.post("/logout")
+@csrf.exempt  # logging out is always safe, and SameSite=Lax already stops cross-site posts
+def logout():
+    if current_user.is_authenticated:
+        delete_token(current_user.id)
+    end_session()
+    return redirect(url_for("auth.logged_out"))
+
+
+@bp.get("/logged-out")
+def logged_out():
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.home"))
+    reason = request.args.get("reason")
+    return render_template("auth/logged_out.html", reason=reason if reason in {"idle", "expired"} else None)

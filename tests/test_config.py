@@ -1,0 +1,81 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+from clever.config import DEMO_CLIENT_SECRET, ConfigError, load_settings
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CLEVER_CLIENT_ID": "client",
+    "CLEVER_CLIENT_SECRET": "real-secret",
+    "CLEVER_REDIRECT_URI": "https://app.example.org/auth/clever/callback",
+    "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+}
+
+
+def test_development_defaults_point_at_the_sandbox():
+    settings = load_settings({})
+    assert settings.app_env == "development"
+    assert settings.redirect_uri == "http://localhost:5000/auth/clever/callback"
+    assert settings.oauth_base_url == settings.api_base_url == "http://localhost:5001"
+    assert settings.session_idle_minutes == 30
+    assert len(settings.secret_key) >= 32
+
+
+def test_production_with_everything_set_loads():
+    settings = load_settings(PRODUCTION)
+    assert settings.oauth_base_url == "https://clever.com"
+    assert settings.api_base_url == "https://api.clever.com"
+
+
+def test_redirect_uri_list_first_is_primary():
+    settings = load_settings({**PRODUCTION, "CLEVER_REDIRECT_URI": "https://a/cb, https://b/cb"})
+    assert settings.redirect_uri == "https://a/cb"
+    assert settings.redirect_uris == ("https://a/cb", "https://b/cb")
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "change-me"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"CLEVER_CLIENT_SECRET": ""}, "CLEVER_CLIENT_SECRET"),
+        ({"CLEVER_CLIENT_SECRET": DEMO_CLIENT_SECRET}, "CLEVER_CLIENT_SECRET"),
+        ({"CLEVER_REDIRECT_URI": "http://app.example.org/cb"}, "https"),
+        ({"TOKEN_ENCRYPTION_KEY": ""}, "TOKEN_ENCRYPTION_KEY"),
+        ({"TOKEN_ENCRYPTION_KEY": "not-a-key"}, "TOKEN_ENCRYPTION_KEY"),
+        ({"REDIS_URL": ""}, "REDIS_URL"),
+    ],
+)
+def test_production_refuses_unsafe_settings(change, words):
+    with pytest.raises(ConfigError) as error:
+        load_settings({**PRODUCTION, **change})
+    assert words in str(error.value)
+
+
+def test_bad_idle_minutes_is_a_config_error():
+    with pytest.raises(ConfigError):
+        load_settings({"SESSION_IDLE_MINUTES": "soon"})
+
+
+def test_production_start_without_secret_prints_one_line_and_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env.update({**PRODUCTION, "SECRET_KEY": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", "from app import create_app; create_app()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["error: Refusing to start: in production SECRET_KEY must be set to a real secret"]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,90 @@
+import time
+
+from clever.sessions import SESSION_KEY_PREFIX, begin_session
+from models import User, db
+
+
+def session_cookie(response) -> str:
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith("session="):
+            return header
+    raise AssertionError("no session cookie set")
+
+
+def make_login_route(app):
+    @app.get("/_test/login/<int:user_id>")
+    def _test_login(user_id):
+        begin_session(db.session.get(User, user_id))
+        return "ok"
+
+
+def test_session_lives_in_redis_and_the_cookie_holds_only_the_id(app, redis_client):
+    make_login_route(app)
+    client = app.test_client()
+    with app.app_context():
+        user = User(clever_id="c-1", first_name="Ana", last_name="Núñez", email="a@example.org")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    response = client.get(f"/_test/login/{user_id}")
+    cookie = session_cookie(response)
+    sid = cookie.split(";")[0].split("=", 1)[1]
+    assert redis_client.exists(SESSION_KEY_PREFIX + sid)
+    # Only the opaque id: no user data, no signature payload.
+    assert "Ana" not in cookie and "user" not in cookie.lower().split(";")[0]
+    assert len(sid) >= 32
+    attributes = cookie.lower()
+    assert "httponly" in attributes and "samesite=lax" in attributes
+
+
+def test_a_new_login_replaces_the_session_id_and_kills_the_old_one(app, redis_client):
+    make_login_route(app)
+    client = app.test_client()
+    with app.app_context():
+        first, second = User(clever_id="c-1", first_name="A"), User(clever_id="c-2", first_name="B")
+        db.session.add_all([first, second])
+        db.session.commit()
+        ids = first.id, second.id
+    old_sid = session_cookie(client.get(f"/_test/login/{ids[0]}")).split(";")[0].split("=", 1)[1]
+    new_sid = session_cookie(client.get(f"/_test/login/{ids[1]}")).split(";")[0].split("=", 1)[1]
+    assert old_sid != new_sid
+    assert not redis_client.exists(SESSION_KEY_PREFIX + old_sid)
+    assert redis_client.exists(SESSION_KEY_PREFIX + new_sid)
+
+
+def test_secure_cookie_in_production(app_config, schema, monkeypatch):
+    from app import create_app
+
+    app = create_app(
+        {
+            **app_config,
+            "APP_ENV": "production",
+            "CLEVER_CLIENT_ID": "prod-client",
+            "CLEVER_CLIENT_SECRET": "prod-secret-value",
+            "CLEVER_REDIRECT_URI": "https://app.example.org/auth/clever/callback",
+            "TOKEN_ENCRYPTION_KEY": "x" * 43 + "=",
+        }
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_idle_sessions_end_on_the_server(app, redis_client):
+    make_login_route(app)
+    client = app.test_client()
+    with app.app_context():
+        user = User(clever_id="c-1", first_name="A")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    client.get(f"/_test/login/{user_id}")
+    assert client.get("/dashboard").status_code == 200
+    with client.session_transaction() as sess:
+        sess["last_seen"] = time.time() - 31 * 60
+        sid = sess.sid
+    response = client.get("/dashboard")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/logged-out?reason=idle")
+    assert not redis_client.exists(SESSION_KEY_PREFIX + sid)
+    page = client.get("/logged-out?reason=idle")
+    assert "inactive" in page.get_data(as_text=True)
+    assert client.get("/dashboard").status_code == 302
