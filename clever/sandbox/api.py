@@ -145,7 +145,7 @@ def _paginate(records: list[dict[str, Any]], shape: Callable[[dict], dict]) -> R
     # ending_before page always offers `next`; both lead to an empty page when exhausted.
     if after:
         links.append(_page_link("prev", "ending_before", page[0]["id"] if page else after))
-    elif before and start > 0:
+    elif before and page and (start > 0 or _state().empty_last_page):
         links.append(_page_link("prev", "ending_before", page[0]["id"]))
     more_after = end < len(records)
     if before:
