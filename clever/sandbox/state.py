@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .roster import Roster
@@ -121,8 +122,6 @@ class Fault:
         return fault
 
     def matches(self, path: str, method: str, page: int | None) -> bool:
-        from fnmatch import fnmatchcase
-
         if self.method and self.method != method:
             return False
         if (self.at_page is None) != (page is None) or (page is not None and page != self.at_page):
