@@ -12,10 +12,8 @@ import redis as redis_lib
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from clever.embedded_redis import RedisProcess, free_port
-
-APP_PORT = free_port()
-PRIMARY_REDIRECT_URI = f"http://127.0.0.1:{APP_PORT}/auth/clever/callback"
+from clever.embedded_redis import RedisProcess
+from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +126,7 @@ def _live_server(app_config, schema):
     server = make_server("127.0.0.1", APP_PORT, application, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{APP_PORT}"
+    yield APP_ORIGIN
     server.shutdown()
 
 
@@ -136,3 +134,9 @@ def _live_server(app_config, schema):
 def live_url(app, _live_server) -> str:
     """The app served over real HTTP; depends on ``app`` so state is wiped after each test."""
     return _live_server
+
+
+@pytest.fixture
+def flow(client, sandbox) -> CleverFlow:
+    """A browser-like walk through app and sandbox (test client + real HTTP to the sandbox)."""
+    return CleverFlow(client, sandbox, APP_ORIGIN, PRIMARY_REDIRECT_URI)

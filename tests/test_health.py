@@ -19,8 +19,9 @@ def test_healthz_follows_a_real_redis_server_going_down_and_coming_back(app_conf
         assert down.status_code == 503
         assert down.json["redis"] == "unavailable"
         assert down.json["database"] == "ok"
-        # Pages that need a session fail closed with a friendly 503, not a stack trace.
-        page = client.get("/")
+        # A request carrying a session fails closed with a friendly 503, not a stack trace.
+        client.set_cookie("session", "a-session-id-from-before-the-outage")
+        page = client.get("/dashboard")
         assert page.status_code == 503
         assert page.headers["Retry-After"]
         assert "Traceback" not in page.get_data(as_text=True)
@@ -28,6 +29,7 @@ def test_healthz_follows_a_real_redis_server_going_down_and_coming_back(app_conf
         server.start()
         assert client.get("/healthz").status_code == 200
         assert client.get("/").status_code == 200
+        assert client.get("/dashboard").status_code == 302  # that session is simply unknown
 
 
 def test_healthz_reports_a_broken_database(app_config, schema, tmp_path):

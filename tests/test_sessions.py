@@ -22,7 +22,7 @@ def test_session_lives_in_redis_and_the_cookie_holds_only_the_id(app, redis_clie
     make_login_route(app)
     client = app.test_client()
     with app.app_context():
-        user = User(clever_id="c-1", first_name="Ana", last_name="Núñez", email="a@example.org")
+        user = User(clever_id="c-1", first_name="Ana", last_name="Núñez", role="student")
         db.session.add(user)
         db.session.commit()
         user_id = user.id
@@ -41,7 +41,7 @@ def test_a_new_login_replaces_the_session_id_and_kills_the_old_one(app, redis_cl
     make_login_route(app)
     client = app.test_client()
     with app.app_context():
-        first, second = User(clever_id="c-1", first_name="A"), User(clever_id="c-2", first_name="B")
+        first, second = User(clever_id="c-1", first_name="A", role="student"), User(clever_id="c-2", first_name="B", role="student")
         db.session.add_all([first, second])
         db.session.commit()
         ids = first.id, second.id
@@ -72,7 +72,7 @@ def test_idle_sessions_end_on_the_server(app, redis_client):
     make_login_route(app)
     client = app.test_client()
     with app.app_context():
-        user = User(clever_id="c-1", first_name="A")
+        user = User(clever_id="c-1", first_name="A", role="student")
         db.session.add(user)
         db.session.commit()
         user_id = user.id
