@@ -1,0 +1,105 @@
+"""Every way a login can fail ends on the friendly page: plain words, Try again, a reference id
+that also appears in the log line, a meaningful status, and never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from models import User, db
+
+REFERENCE = re.compile(r'data-testid="error-reference">([0-9A-F]{8})<')
+
+
+def assert_friendly(page, status: int, reason: str, caplog) -> None:
+    assert page.status == status, page.text[:500]
+    assert 'data-testid="login-error"' in page.text
+    assert f'data-reason="{reason}"' in page.text
+    assert "Try again" in page.text
+    assert "Traceback" not in page.text
+    reference = REFERENCE.search(page.text).group(1)
+    assert any(reference in record.getMessage() for record in caplog.records)
+
+
+def nobody_logged_in(client) -> bool:
+    return client.get("/dashboard").status_code == 302
+
+
+def test_user_denies_access_on_clevers_page(flow, client, caplog):
+    picker = flow.go("/auth/clever/login")  # no Clever session yet: the sandbox's login page
+    assert picker.status == 200 and "/oauth/authorize" in picker.url
+    page = flow.go_form(picker, button_text="Deny")
+    assert_friendly(page, 403, "access_denied", caplog)
+    assert nobody_logged_in(client)
+
+
+def test_callback_without_a_code(flow, client, caplog):
+    page = flow.go("/auth/clever/callback")
+    assert_friendly(page, 400, "no_code", caplog)
+    assert nobody_logged_in(client)
+
+
+@pytest.mark.parametrize(
+    "fault, status, reason",
+    [
+        ({"status": 500}, 502, "clever_unavailable"),
+        ({"status": 503}, 502, "clever_unavailable"),
+        ({"html": True, "status": 200}, 502, "clever_bad_response"),
+        ({"status": 400, "body": {"error": "invalid_grant"}}, 400, "invalid_grant"),
+        ({"drop": True}, 502, "clever_unavailable"),
+    ],
+)
+def test_token_endpoint_failures(flow, sandbox, client, caplog, fault, status, reason):
+    sandbox.add_fault(path="/oauth/tokens", **fault)
+    page = flow.login_with_button("ana")
+    assert_friendly(page, status, reason, caplog)
+    assert nobody_logged_in(client)
+
+
+def test_token_endpoint_timeout(app, app_config, sandbox, flow, caplog):
+    app.config["CLEVER_HTTP_TIMEOUT"] = (1.0, 0.5)
+    sandbox.add_fault(path="/oauth/tokens", delay=2.0)
+    page = flow.login_with_button("ana")
+    assert_friendly(page, 502, "clever_unavailable", caplog)
+
+
+def test_expired_code_is_invalid_grant(flow, sandbox, caplog):
+    flow.sign_in_to_clever("ana")
+    start = flow.fetch("/auth/clever/login")
+    callback = flow.fetch(start.headers["Location"])  # sandbox answers with code + state
+    sandbox.set_clock(61)
+    page = flow.go(callback.headers["Location"])
+    assert_friendly(page, 400, "invalid_grant", caplog)
+
+
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ({"status": 500}, "clever_unavailable"),
+        ({"html": True, "status": 200}, "clever_bad_response"),
+        ({"truncate": True}, "clever_bad_response"),
+        ({"status": 401}, "clever_rejected"),
+    ],
+)
+def test_data_api_failures_during_login(flow, sandbox, client, caplog, fault, reason, app):
+    sandbox.add_fault(path="/v3.0/me", **fault)
+    page = flow.login_with_button("ana")
+    assert_friendly(page, 502, reason, caplog)
+    assert nobody_logged_in(client)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+def test_user_with_no_usable_role(flow, client, caplog, app):
+    page = flow.portal_launch("guardian")
+    assert_friendly(page, 403, "no_usable_role", caplog)
+    assert nobody_logged_in(client)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+def test_bad_state_twice(flow, client, caplog):
+    page = flow.go("/auth/clever/callback?code=abc&state=stale.2")
+    assert_friendly(page, 400, "bad_state", caplog)
