@@ -127,7 +127,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if idle < 1:
             raise ValueError
     except ValueError:
-        raise ConfigError("SESSION_IDLE_MINUTES must be a whole number of minutes, 1 or more") from None
+        raise ConfigError(
+            "SESSION_IDLE_MINUTES must be a whole number of minutes, 1 or more"
+        ) from None
 
     return Settings(
         app_env=app_env,

@@ -28,7 +28,9 @@ def strict_sqlite(dbapi_connection, _record):
 
 def init_database(app: Flask) -> None:
     # hide_parameters: SQL parameters (names, emails) never reach logs or tracebacks.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, "pool_pre_ping": True})
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", {"hide_parameters": True, "pool_pre_ping": True}
+    )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"):
         os.makedirs(app.instance_path, exist_ok=True)
     db.init_app(app)

@@ -6,7 +6,6 @@ import logging
 import secrets
 
 import redis
-
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException

@@ -111,7 +111,9 @@ def exchange_code(code: str, state: str) -> CleverGrant:
     if not redis.set(key, "pending", nx=True, ex=CODE_GUARD_SECONDS):
         # Double delivery: another request owns this code. Touch nothing in this session.
         status = redis.get(key) or b""
-        raise LoginFailure("in_progress" if status == b"pending" else "invalid_grant", "code replayed")
+        raise LoginFailure(
+            "in_progress" if status == b"pending" else "invalid_grant", "code replayed"
+        )
     forget_state(state)
     try:
         token = fetch_token(code, pending["verifier"])

@@ -6,6 +6,7 @@ import logging
 import re
 
 from flask import Flask, request
+from flask_login import current_user
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -14,8 +15,10 @@ CSP = (
 
 # code=, state=, tokens and Authorization values never reach a log line intact.
 SECRET_PATTERNS = [
-    (re.compile(r"(?i)\b(code|state|access_token|id_token|code_verifier|token)=([^&\s\"']+)"),
-     r"\1=[redacted]"),
+    (
+        re.compile(r"(?i)\b(code|state|access_token|id_token|code_verifier|token)=([^&\s\"']+)"),
+        r"\1=[redacted]",
+    ),
     (re.compile(r"(?i)(authorization:?\s*(bearer|basic)\s+)[\w\-.~+/=]+"), r"\1[redacted]"),
     (re.compile(r"(?i)(\"access_token\"\s*:\s*\")[^\"]+"), r"\1[redacted]"),
 ]
@@ -57,6 +60,9 @@ def init_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated or request.path.startswith("/auth/"):
+            # Pages with names and rosters must not linger in shared devices' caches.
+            response.headers["Cache-Control"] = "no-store"
         if request.path.startswith("/auth/"):
             # The callback URL carries a code; never leak it in a Referer.
             response.headers["Referrer-Policy"] = "no-referrer"

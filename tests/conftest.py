@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
+from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from clever.embedded_redis import RedisProcess
-from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
 
 
 @pytest.fixture(scope="session")

@@ -120,7 +120,9 @@ def test_a_later_login_updates_name_and_email_from_clever(flow, sandbox, app, cl
 
 def test_a_refreshed_callback_is_not_exchanged_twice(flow, sandbox):
     flow.login_with_button("ana")
-    callback = [p for p in flow.visited if "state=" in p.url and "/auth/clever/callback" in p.url][-1]
+    callback = [p for p in flow.visited if "state=" in p.url and "/auth/clever/callback" in p.url][
+        -1
+    ]
     again = flow.fetch(callback.url)
     assert again.status == 302 and again.headers["Location"].endswith("/")
     assert len(token_exchanges(sandbox)) == 1
@@ -128,7 +130,9 @@ def test_a_refreshed_callback_is_not_exchanged_twice(flow, sandbox):
 
 def test_a_callback_replayed_in_another_browser_logs_nobody_in(flow, sandbox, app):
     flow.login_with_button("ana")
-    callback = [p for p in flow.visited if "state=" in p.url and "/auth/clever/callback" in p.url][-1]
+    callback = [p for p in flow.visited if "state=" in p.url and "/auth/clever/callback" in p.url][
+        -1
+    ]
     other = app.test_client()
     response = other.get(urlsplit(callback.url).path + "?" + urlsplit(callback.url).query)
     # Unknown state in that browser: one fresh authorization, never a second exchange.

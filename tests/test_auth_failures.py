@@ -3,7 +3,6 @@ that also appears in the log line, a meaningful status, and never a stack trace.
 
 from __future__ import annotations
 
-import logging
 import re
 
 import pytest

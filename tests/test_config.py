@@ -77,5 +77,7 @@ def test_production_start_without_secret_prints_one_line_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["error: Refusing to start: in production SECRET_KEY must be set to a real secret"]
+    assert lines == [
+        "error: Refusing to start: in production SECRET_KEY must be set to a real secret"
+    ]
     assert "Traceback" not in result.stderr

@@ -41,7 +41,10 @@ def test_a_new_login_replaces_the_session_id_and_kills_the_old_one(app, redis_cl
     make_login_route(app)
     client = app.test_client()
     with app.app_context():
-        first, second = User(clever_id="c-1", first_name="A", role="student"), User(clever_id="c-2", first_name="B", role="student")
+        first, second = (
+            User(clever_id="c-1", first_name="A", role="student"),
+            User(clever_id="c-2", first_name="B", role="student"),
+        )
         db.session.add_all([first, second])
         db.session.commit()
         ids = first.id, second.id

@@ -42,7 +42,9 @@ def callback():
     code, state, error = (request.args.get(k) for k in ("code", "state", "error"))
     if error:
         oauth.forget_state(state)
-        raise LoginFailure("access_denied" if error == "access_denied" else "clever_rejected", error[:40])
+        raise LoginFailure(
+            "access_denied" if error == "access_denied" else "clever_rejected", error[:40]
+        )
     if not code:
         raise LoginFailure("no_code")
     if oauth.already_logged_in_from(code):
@@ -104,7 +106,10 @@ def logout():
     if current_user.is_authenticated:
         delete_token(current_user.id)
     end_session()
-    return redirect(url_for("auth.logged_out"))
+    response = redirect(url_for("auth.logged_out"))
+    # Shared devices: drop anything the browser kept of this person's pages.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 @bp.get("/logged-out")
@@ -112,4 +117,6 @@ def logged_out():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))
     reason = request.args.get("reason")
-    return render_template("auth/logged_out.html", reason=reason if reason in {"idle", "expired"} else None)
+    return render_template(
+        "auth/logged_out.html", reason=reason if reason in {"idle", "expired"} else None
+    )

@@ -13,8 +13,10 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    checks = {"database": check(lambda: db.session.execute(text("SELECT 1"))),
-              "redis": check(lambda: get_redis().ping())}
+    checks = {
+        "database": check(lambda: db.session.execute(text("SELECT 1"))),
+        "redis": check(lambda: get_redis().ping()),
+    }
     healthy = all(value == "ok" for value in checks.values())
     return {"status": "ok" if healthy else "unavailable", **checks}, 200 if healthy else 503
 
