@@ -33,7 +33,8 @@ def app_stub():
 
     @Request.application
     def app(request):
-        landed.append(request.url)
+        if request.path == "/auth/clever/callback":  # not the browser's /favicon.ico
+            landed.append(request.url)
         return Response("<!doctype html><title>app</title><h1>app</h1>", mimetype="text/html")
 
     stub = make_server("127.0.0.1", 0, app, threaded=True)
