@@ -13,7 +13,6 @@ Anything else: 404 {"message": "Resource not in token's scopes"}.
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -109,8 +108,9 @@ def _page_link(rel: str, cursor_key: str, cursor: str) -> dict[str, str]:
 def _paginate(records: list[dict[str, Any]], shape: Callable[[dict], dict]) -> Response:
     """Clever's range paging: ascending ids, `limit`, `starting_after`/`ending_before` cursors.
 
-    Runs under the state lock (the caller holds it); serialises the page right away so later
-    roster mutations cannot change it. Faults tied to a page number (`at_page`) fire here.
+    Runs under the state lock (the caller holds it) and serialises the page right away, so a
+    roster mutation on another thread cannot change it halfway. Sets `g.page_number` (1-based)
+    for `at_page` faults.
     """
     raw_limit = request.args.get("limit")
     try:
@@ -153,8 +153,7 @@ def _paginate(records: list[dict[str, Any]], shape: Callable[[dict], dict]) -> R
     elif page and (more_after or _state().empty_last_page):
         links.append(_page_link("next", "starting_after", page[-1]["id"]))
 
-    body = {"data": [{"data": shape(r)} for r in page], "links": links}
-    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    return jsonify(data=[{"data": shape(r)} for r in page], links=links)
 
 
 def _list(records_fn: Callable[[Roster], Any], shape: Callable[[dict], dict]) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from clever.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, split_uris
@@ -142,8 +142,6 @@ def _http_error(exc: HTTPException):
 
 
 def _server_error(exc: Exception):
-    from flask import current_app
-
     current_app.logger.exception("sandbox error on %s %s", request.method, request.path)
     if _wants_json(request.path):
         return api_error(500, "internal error")

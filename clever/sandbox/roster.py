@@ -90,6 +90,8 @@ class Roster:
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             raise MutationError(f"unknown op {op!r}")
+        if any(value is not None and not isinstance(value, str) for value in args.values()):
+            raise MutationError("mutate arguments are strings (or null for email)")
         try:
             return handler(now_stamp=now_stamp, **args)
         except TypeError as exc:  # missing or unexpected argument names

@@ -9,6 +9,7 @@ one (district, schools, Ana, Devon, Priya, the first students and sections).
 from __future__ import annotations
 
 import copy
+import itertools
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -351,15 +352,6 @@ def _student(
     return user
 
 
-class _Counter:
-    def __init__(self, start: int) -> None:
-        self.value = start
-
-    def next(self) -> int:
-        self.value += 1
-        return self.value - 1
-
-
 def _generated_name(index: int) -> dict[str, Any]:
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[(index * 7 + index // len(FIRST_NAMES)) % len(LAST_NAMES)]
@@ -393,7 +385,7 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
             5, {"first": "Léa", "last": "Müller-Öztürk"}, school=BIRCH_ID, grade=7, email=True
         ),
     ]
-    counter = _Counter(6)
+    counter = itertools.count(6)
     cohorts: dict[str, list[str]] = {
         "grade4": [s["id"] for s in students[:4]],
         "grade5": [],
@@ -403,7 +395,7 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
 
     def add(cohort: str, count: int, school: str, grades: tuple[int, ...]) -> None:
         for i in range(count):
-            number = counter.next()
+            number = next(counter)
             if cohort == "library" and i == 0:
                 name = {"first": "Amara", "last": "Okonkwo"}  # the library_student persona
             else:
@@ -426,12 +418,9 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     return students, cohorts
 
 
-LIBRARY_STUDENT_ID = f"{PREFIX}a5d{6 + 136 + 20 + 19:03x}"  # first id of the "library" cohort
-
-
 def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
     g4, g5, ms, lib = cohorts["grade4"], cohorts["grade5"], cohorts["middle"], cohorts["library"]
-    counter = _Counter(1)
+    counter = itertools.count(1)
     sections: list[dict[str, Any]] = []
 
     def add(
@@ -447,7 +436,7 @@ def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
         course: str | None = None,
         term: str | None = TERM_ID,
     ) -> None:
-        n = counter.next()
+        n = next(counter)
         sections.append(
             {
                 "id": f"{PREFIX}a5ec{n:02x}",
@@ -570,6 +559,7 @@ _SEED = _build()
 LIBRARY_SECTION_IDS = tuple(
     sid for sid, s in _SEED.sections.items() if LIBRARY_TEACHER_ID in s["teachers"]
 )
+LIBRARY_STUDENT_ID = _SEED.sections[LIBRARY_SECTION_IDS[0]]["students"][0]  # Amara Okonkwo
 # Library students are shared with us only because their teacher installed the app.
 _LIBRARY_USER_IDS = frozenset(
     {LIBRARY_TEACHER_ID}
