@@ -8,6 +8,7 @@ import time
 
 from flask import session, url_for
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from clever.local_accounts import authenticate, looks_like_email
 from models import (
@@ -47,6 +48,12 @@ def find_by_clever_id(clever_id: str) -> User | None:
     return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
 
 
+def clip(value: str | None, limit: int = 300) -> str | None:
+    """Clever sets no maximum length; PostgreSQL enforces ours, SQLite would not. Clip alike."""
+    value = (value or "").strip()
+    return value[:limit] or None
+
+
 def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
     """Create or update the user behind a Clever login. Returns (user, first_login).
 
@@ -57,6 +64,15 @@ def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
     role = role_from_clever(roles)
     if role is None:
         raise ValueError("no_usable_role")
+    try:
+        return apply_clever_profile(me, clever_user, roles, role)
+    except IntegrityError:
+        # Two first logins of one person at once: the other request created the row; use it.
+        db.session.rollback()
+        return apply_clever_profile(me, clever_user, roles, role)
+
+
+def apply_clever_profile(me: dict, clever_user: dict, roles: dict, role: str) -> tuple[User, bool]:
     name = clever_user.get("name") or {}
     user = find_by_clever_id(clever_user["id"])
     if user is None:
@@ -64,14 +80,15 @@ def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
         db.session.add(user)
     # A roster import may have created the row before this person ever logged in.
     created = user.last_login_at is None
-    user.first_name = (name.get("first") or "").strip()
-    user.middle_name = (name.get("middle") or "").strip() or None
-    user.last_name = (name.get("last") or "").strip()
-    user.email = (clever_user.get("email") or "").strip() or None
+    user.first_name = clip(name.get("first")) or ""
+    user.middle_name = clip(name.get("middle"))
+    user.last_name = clip(name.get("last")) or ""
+    email = clip(clever_user.get("email"), 320)
+    user.email = email if email and "@" in email else None
     user.role = role
-    user.clever_roles = ",".join(sorted(roles))
-    user.grade = grade_from_clever(roles)
-    user.authorized_by = me.get("authorized_by")
+    user.clever_roles = ",".join(sorted(roles))[:200]
+    user.grade = clip(grade_from_clever(roles), 40)
+    user.authorized_by = clip(me.get("authorized_by"), 40)
     user.last_login_at = utcnow()
     db.session.commit()
     return user, created
