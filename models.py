@@ -90,6 +90,9 @@ class User(UserMixin, db.Model):
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))
     password_hash: Mapped[str | None] = mapped_column(String(300))
+    # The email a local (pre-Clever) account signs in with, lower-cased. Kept apart from
+    # ``email`` so a Clever login, which rewrites ``email``, never changes how they sign in.
+    login_email: Mapped[str | None] = mapped_column(String(320), unique=True, index=True)
     # Onboarding: fields our product needs that Clever may not give.
     contact_email: Mapped[str | None] = mapped_column(String(320))
     school_name: Mapped[str | None] = mapped_column(String(300))

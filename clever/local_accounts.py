@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from clever.sessions import get_redis
@@ -78,10 +78,9 @@ def find_local_account(email: str) -> User | None:
     different person as far as we can prove, and email is never an identity key.
     """
     return db.session.scalar(
-        db.select(User)
-        .where(User.password_hash.is_not(None), func.lower(User.email) == normalise_email(email))
-        .order_by(User.id)
-        .limit(1)
+        db.select(User).where(
+            User.password_hash.is_not(None), User.login_email == normalise_email(email)
+        )
     )
 
 
@@ -176,6 +175,7 @@ def create_local_account(
     user = User(
         clever_id=None,
         email=email,
+        login_email=normalise_email(email),
         first_name=first.strip(),
         last_name=last.strip(),
         role=ROLE_TEACHER,
@@ -183,7 +183,12 @@ def create_local_account(
         school_name=(school_name or "").strip() or None,
     )
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A simultaneous sign-up with the same email won the unique index.
+        db.session.rollback()
+        raise EmailTaken() from None
     return user
 
 

@@ -53,6 +53,7 @@ def make_local_account(app, email=LOCAL_EMAIL, password=LOCAL_PASSWORD, **fields
         user = User(
             clever_id=fields.pop("clever_id", None),
             email=email,
+            login_email=email.lower(),
             first_name=fields.pop("first_name", "Ana"),
             last_name=fields.pop("last_name", "Legacy"),
             role="teacher",
@@ -201,6 +202,12 @@ def test_link_attaches_clever_to_the_local_account_and_moves_the_roster(app, cli
     page = new_flow(client, sandbox).login_with_button("ana")
     assert page.url.endswith("/dashboard") and page.status == 200
     assert accounts_of(app, "ana", local_id) == {local_id}
+    assert session_user_id(client) == str(local_id)
+
+    # Clever rewrote her email, yet she still signs in with the one she signed up with.
+    client.post("/logout")
+    local = client.post("/login", data={"email": LOCAL_EMAIL, "password": LOCAL_PASSWORD})
+    assert local.status_code == 302
     assert session_user_id(client) == str(local_id)
 
 

@@ -21,6 +21,7 @@ def make_account(app, email=EMAIL, password=PASSWORD, school_name="Oak Primary")
     with app.app_context():
         user = User(
             email=email,
+            login_email=email.lower(),
             first_name="María",
             last_name="López",
             role="teacher",

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 71ed344bbae8
+Revision ID: 0061def4c369
 Revises: 
-Create Date: 2026-12-01 14:33:01.210084
+Create Date: 2026-12-01 14:51:14.939026
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '71ed344bbae8'
+revision = '0061def4c369'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -73,6 +73,7 @@ def upgrade():
     sa.Column('district_id', sa.Integer(), nullable=True),
     sa.Column('school_id', sa.Integer(), nullable=True),
     sa.Column('password_hash', sa.String(length=300), nullable=True),
+    sa.Column('login_email', sa.String(length=320), nullable=True),
     sa.Column('contact_email', sa.String(length=320), nullable=True),
     sa.Column('school_name', sa.String(length=300), nullable=True),
     sa.Column('onboarded_at', sa.DateTime(timezone=True), nullable=True),
@@ -87,6 +88,7 @@ def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_clever_id'), ['clever_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_users_email'), ['email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_users_login_email'), ['login_email'], unique=True)
 
     op.create_table('clever_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -191,6 +193,7 @@ def downgrade():
 
     op.drop_table('clever_tokens')
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_users_login_email'))
         batch_op.drop_index(batch_op.f('ix_users_email'))
         batch_op.drop_index(batch_op.f('ix_users_clever_id'))
 
