@@ -1,5 +1,187 @@
-"""Placeholder blueprint; filled in by its issue."""
+"""Sync now (with progress), sync history, held syncs, and class selection.
 
-from flask import Blueprint
+Thin views over clever.sync. JSON for fetch callers (Accept: application/json), redirects with a
+flashed message for plain form posts, so every page works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from clever import sync
 
 bp = Blueprint("sync", __name__)
+
+# Why a manual sync could not start: (HTTP status, error code, what the person reads).
+CANNOT_START: dict[str, tuple[int, str, str]] = {
+    "busy": (409, "sync_running", "A sync is already running. Its progress is shown below."),
+    "no_token": (
+        409,
+        "clever_login_needed",
+        "We need a fresh sign-in from Clever to sync. Log in with Clever again, then press "
+        "“Sync now”.",
+    ),
+    "not_clever": (
+        409,
+        "no_clever",
+        "Your account isn't connected to Clever yet. Log in with Clever to import your classes.",
+    ),
+}
+
+
+def wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def to_dashboard():
+    # 303: the browser follows a POST with a GET of the dashboard.
+    return redirect(url_for("dashboard.dashboard"), code=303)
+
+
+def started_response(result: sync.StartResult, started_message: str):
+    """202 JSON or a redirect for a sync start; 409 or a flashed reason when it cannot."""
+    if result == "started":
+        if wants_json():
+            return {"status": "running", "status_url": url_for("sync.status")}, 202
+        flash(started_message, "info")
+        return to_dashboard()
+    status, error, message = CANNOT_START[result]
+    if wants_json():
+        return {"error": error, "message": message}, status
+    flash(message, "warning" if result != "busy" else "info")
+    return to_dashboard()
+
+
+def teacher_only() -> None:
+    if not current_user.is_teacher:
+        abort(403)
+
+
+@bp.post("/sync")
+@login_required
+def sync_now():
+    """Start a manual sync in the background; progress is at /sync/status."""
+    result = sync.start_background_sync(current_user)
+    return started_response(result, "Syncing your classes from Clever…")
+
+
+@bp.get("/sync/status")
+@login_required
+def status():
+    """Progress of the running sync, or the latest outcome (JSON)."""
+    return sync.sync_status(current_user), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/sync/history")
+@login_required
+def history():
+    """The user's recent syncs: when, trigger, outcome, counts, duration, API calls."""
+    return render_template("sync/history.html", runs=sync.sync_history(current_user))
+
+
+def own_held_run(run_id: int):
+    """The current teacher's run ``run_id`` if it was held (answered or not), else 404."""
+    teacher_only()
+    run = sync.held_run(current_user, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def already_answered(run):
+    if wants_json():
+        return {"error": "not_held", "status": run.status}, 409
+    flash("That held sync was already answered.", "info")
+    return to_dashboard()
+
+
+@bp.get("/sync/held/<int:run_id>")
+@login_required
+def held(run_id: int):
+    """What a held sync would change, with Apply and Keep-as-is buttons."""
+    run = own_held_run(run_id)
+    return render_template("sync/held.html", run=run, changes=sync.held_changes(run))
+
+
+@bp.post("/sync/held/<int:run_id>/confirm")
+@login_required
+def confirm_held(run_id: int):
+    """Apply a held sync: sync again, allowing the held classes to shrink."""
+    run = own_held_run(run_id)
+    if run.status != sync.HELD:
+        return already_answered(run)
+    result = sync.confirm_held(current_user, run)
+    return started_response(result, "Applying the held changes from Clever…")
+
+
+@bp.post("/sync/held/<int:run_id>/dismiss")
+@login_required
+def dismiss_held(run_id: int):
+    """Keep the classes as they are; the held changes are not applied."""
+    run = own_held_run(run_id)
+    if run.status != sync.HELD:
+        return already_answered(run)
+    sync.dismiss_held(run)
+    if wants_json():
+        return {"status": run.status}
+    flash("Dismissed: your classes stay as they were.", "info")
+    return to_dashboard()
+
+
+@bp.post("/classes/selection")
+@login_required
+def save_selection():
+    """Choose which classes are shown and synced; newly chosen ones are synced right away."""
+    teacher_only()
+    ids = {int(v) for v in request.form.getlist("section_ids") if v.isdigit()}
+    newly_selected = sync.save_class_selection(current_user, ids)
+    if newly_selected and sync.start_background_sync(current_user) == "started":
+        flash("Saved. Importing the classes you added from Clever…", "success")
+    else:
+        flash("Saved your class selection.", "success")
+    return to_dashboard()
+
+
+# -- what the partials (templates/sync/_panel.html, _class_selection.html) read ----------------
+
+
+def panel() -> dict[str, Any]:
+    """The sync panel's data, computed once per request however often it is included."""
+    if "sync_panel" not in g:
+        user = current_user
+        held = sync.pending_held_run(user) if user.is_teacher else None
+        g.sync_panel = {
+            "state": sync.sync_status(user),
+            "last": sync.last_sync(user),
+            "held": held,
+            "held_classes": sync.held_changes(held) if held else [],
+        }
+    return g.sync_panel
+
+
+def class_selection() -> list:
+    return sync.class_selection(current_user) if current_user.is_teacher else []
+
+
+@bp.app_context_processor
+def inject_partials() -> dict[str, Any]:
+    return {"sync_panel": panel, "sync_class_selection": class_selection}
+
+
+@bp.app_template_filter("sync_time")
+def sync_time(moment: datetime | None) -> str:
+    """e.g. "3 Dec 2026, 14:05 UTC" (the server does not know the reader's time zone)."""
+    moment = sync.as_utc(moment)
+    if moment is None:
+        return ""
+    return f"{moment.day} {moment:%b %Y}, {moment:%H:%M} UTC"
+
+
+@bp.app_template_filter("iso_time")
+def iso_time(moment: datetime | None) -> str:
+    moment = sync.as_utc(moment)
+    return moment.isoformat() if moment else ""

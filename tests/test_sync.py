@@ -1,0 +1,511 @@
+"""Roster sync against the sandbox over real HTTP: what is read, how it is applied, archives,
+restores, class selection, the mass-change guard, and the read helpers the dashboard uses.
+
+The helpers at the top are shared with test_sync_faults.py and test_sync_views.py.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from clever import sync
+from clever.sandbox import seed
+from models import (
+    District,
+    Enrollment,
+    School,
+    Section,
+    SectionTeacher,
+    SyncRun,
+    TeacherSectionPreference,
+    User,
+    db,
+    utcnow,
+)
+
+_SEED = seed.build()
+
+
+def seed_section(prefix: str) -> str:
+    """The Clever id of the seeded section whose name starts with ``prefix``."""
+    (found,) = [sid for sid, s in _SEED.sections.items() if s["name"].startswith(prefix)]
+    return found
+
+
+HOMEROOM_ID = seed_section("Homeroom 4B")  # Ana only, 25 students
+ROBOTICS_ID = seed_section("Robotics Club")  # Devon primary, Ana co-teacher
+STUDY_ID = seed_section("Independent Study")  # Ana only, 6 students
+
+
+def ensure_user(persona: str) -> User:
+    """The app's row for a persona, as a login would have made it (call in an app context)."""
+    p = seed.PERSONAS[persona]
+    user = db.session.scalar(db.select(User).filter_by(clever_id=p.user_id))
+    if user is None:
+        first, _, last = p.name.partition(" ")
+        user = User(
+            clever_id=p.user_id,
+            first_name=first,
+            last_name=last,
+            role="student" if p.role == "student" else "teacher",
+            clever_roles=",".join(p.roles),
+            authorized_by=p.authorized_by,
+            last_login_at=utcnow(),
+        )
+        db.session.add(user)
+        db.session.commit()
+    return user
+
+
+def run_sync(app, sandbox, persona: str, **kwargs: Any) -> dict[str, Any]:
+    """Sync a persona directly through the service, as the login does; the run as a dict."""
+    with app.app_context():
+        user = ensure_user(persona)
+        api = sync.make_api(sandbox.issue_token(persona))
+        run = sync.sync_user(user, api, trigger="login", **kwargs)
+        result = sync.run_as_dict(run)
+        result["held_changes"] = json.loads(run.held_changes) if run.held_changes else None
+        return result
+
+
+def user_id_of(app, persona: str) -> int:
+    with app.app_context():
+        return ensure_user(persona).id
+
+
+def dump_roster(app) -> dict[str, list[tuple]]:
+    """Every row of every table but sync_runs: "the database is unchanged" means equal dumps."""
+    with app.app_context():
+        out = {}
+        for table in db.metadata.sorted_tables:
+            if table.name == "sync_runs":
+                continue
+            query = table.select().order_by(*table.primary_key.columns)
+            out[table.name] = [tuple(row) for row in db.session.execute(query)]
+        return out
+
+
+@contextmanager
+def count_writes(app):
+    """INSERT/UPDATE/DELETE statements (and rows) the database sees inside the block."""
+    writes: list[tuple[str, str, int]] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        verb = words[0].upper()
+        if verb in {"INSERT", "UPDATE", "DELETE"}:
+            table = words[1] if verb == "UPDATE" else words[2]
+            writes.append((verb, table, cursor.rowcount))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", listener)
+    try:
+        yield writes
+    finally:
+        event.remove(engine, "after_cursor_execute", listener)
+
+
+def section_row(clever_id: str) -> Section:
+    return db.session.scalar(db.select(Section).filter_by(clever_id=clever_id))
+
+
+def user_row(clever_id: str) -> User:
+    return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
+
+
+def api_requests(sandbox, prefix: str = "/v3.0/") -> list[dict]:
+    return sandbox.requests_log(kind="api", path_prefix=prefix)
+
+
+# -- what is read ---------------------------------------------------------------------------------
+
+
+def test_a_teacher_with_no_sections(app, sandbox):
+    run = run_sync(app, sandbox, "zoe")
+    assert run["status"] == "ok"
+    assert run["sections_total"] == 0 and run["added"] == 0
+    with app.app_context():
+        zoe = ensure_user("zoe")
+        assert sync.classes_for_teacher(zoe) == []
+        assert db.session.scalar(db.select(db.func.count(Section.id))) == 0
+        # Her school and district were filled in even so.
+        assert zoe.school.name == "Birch Middle" and zoe.district.name == "Maple Grove USD"
+        assert sync.sync_status(zoe)["status"] == "ok"
+
+
+def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbox):
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok", run
+    assert run["sections_total"] == 13
+    # Every request the sync sent reached the sandbox (retries would show here too).
+    assert run["api_calls"] == len(api_requests(sandbox))
+    big = [r for r in api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}/users")]
+    assert len(big) >= 2, "the 135-student class must be read in several pages"
+    assert "starting_after" in big[-1]["query"]
+    with app.app_context():
+        ana = ensure_user("ana")
+        classes = sync.classes_for_teacher(ana)
+        assert len(classes) == 13
+        big_section = section_row(seed.BIG_SECTION_ID)
+        students = sync.section_students(big_section)
+        assert len(students) == 135
+        assert {s.clever_id for s in students} == set(seed.student_ids_in(seed.BIG_SECTION_ID))
+        assert all(s.role == "student" for s in students)
+        keys = [(s.last_name.casefold(), s.first_name.casefold()) for s in students]
+        assert keys == sorted(keys)
+        assert ana.school.clever_id == seed.CEDAR_ID
+        assert ana.district.clever_id == seed.DISTRICT_ID
+        assert db.session.scalar(db.select(db.func.count(District.id))) == 1
+        # A class at the user's own school is linked to it.
+        assert big_section.school_id == ana.school_id
+        # New classes start selected: one preference row each.
+        prefs = db.session.scalars(db.select(TeacherSectionPreference)).all()
+        assert len(prefs) == 13 and all(p.selected for p in prefs)
+
+
+def test_co_teachers_are_seen_from_both_teachers(app, sandbox):
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    assert run_sync(app, sandbox, "devon")["status"] == "ok"
+    with app.app_context():
+        ana, devon = ensure_user("ana"), ensure_user("devon")
+        shared = {s.clever_id for s in sync.classes_for_teacher(ana)} & {
+            s.clever_id for s in sync.classes_for_teacher(devon)
+        }
+        co_taught = [
+            s for s in seed.section_ids_for(seed.ANA_ID) if s in seed.section_ids_for(seed.DEVON_ID)
+        ]
+        assert shared == set(co_taught)
+        assert len(shared) == 3
+        assert len(sync.classes_for_teacher(devon)) == 4
+        math = section_row(seed.BIG_SECTION_ID)
+        assert [(u.clever_id, p) for u, p in sync.section_teachers(math)] == [
+            (seed.ANA_ID, True),
+            (seed.DEVON_ID, False),
+        ]
+        robotics = section_row(ROBOTICS_ID)
+        assert sync.section_teachers(robotics)[0] == (devon, True)
+        # One row per person and per class, whoever synced first.
+        devons = db.select(db.func.count(User.id)).filter_by(clever_id=seed.DEVON_ID)
+        assert db.session.scalar(devons) == 1
+        assert db.session.scalar(db.select(db.func.count(Section.id))) == 14
+
+
+def test_a_student_with_several_teachers_reads_only_teachers(app, sandbox):
+    run = run_sync(app, sandbox, "mateo")
+    assert run["status"] == "ok"
+    member_calls = [
+        r for r in api_requests(sandbox, "/v3.0/sections/") if r["path"].endswith("/users")
+    ]
+    assert member_calls and all(r["query"].get("role") == "teacher" for r in member_calls)
+    with app.app_context():
+        mateo = ensure_user("mateo")
+        classes = sync.classes_for_student(mateo)
+        assert len(classes) == 4
+        teachers = {u.clever_id for c in classes for u, _ in sync.section_teachers(c)}
+        assert len(teachers) >= 3
+        # No classmates: the only student in the database is Mateo himself.
+        assert db.session.scalars(db.select(User.clever_id).filter_by(role="student")).all() == [
+            seed.MATEO_ID
+        ]
+        assert all(sync.section_students(c) == [mateo] for c in classes)
+
+
+def test_utf8_names_are_stored_intact(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    with app.app_context():
+        siobhan = user_row(seed.SIOBHAN_ID)
+        assert (siobhan.first_name, siobhan.middle_name, siobhan.last_name) == (
+            seed.SIOBHAN_NAME["first"],
+            seed.SIOBHAN_NAME["middle"],
+            seed.SIOBHAN_NAME["last"],
+        )
+        assert user_row(seed.DEVON_ID).last_name == "O'Hara"
+        assert user_row(seed.PREFIX + "a5d003").last_name == "Adébáyọ̀"
+        assert section_row(seed.BIG_SECTION_ID).name == "Grade 4 Math - Núñez - 2"
+        assert section_row(STUDY_ID).name == _SEED.sections[STUDY_ID]["name"]
+        assert section_row(ROBOTICS_ID).name == "Robotics Club (Ñandú team)"
+
+
+def test_imported_people_get_roster_fields_but_no_login(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    with app.app_context():
+        devon = user_row(seed.DEVON_ID)
+        assert devon.role == "teacher" and devon.email == "devon.ohara@maplegrove.example.org"
+        assert devon.last_login_at is None
+        student = user_row(seed.SIOBHAN_ID)
+        assert student.grade == "4" and student.email is None and student.last_login_at is None
+        # Sensitive Clever fields are never stored anywhere.
+        dump = repr(dump_roster(app))
+        record = seed.seeded_user(seed.SIOBHAN_ID)["roles"]["student"]
+        assert record["dob"] not in dump and record["state_id"] not in dump
+
+
+def test_a_student_who_syncs_first_shares_rows_with_the_teacher(app, sandbox):
+    run_sync(app, sandbox, "mateo")
+    with app.app_context():
+        mateo_id = ensure_user("mateo").id
+        math_id = section_row(seed.BIG_SECTION_ID).id
+        enrollment_id = db.session.scalar(
+            db.select(Enrollment.id).filter_by(section_id=math_id, student_id=mateo_id)
+        )
+        devon_id = user_row(seed.DEVON_ID).id
+    run_sync(app, sandbox, "ana")
+    with app.app_context():
+        assert section_row(seed.BIG_SECTION_ID).id == math_id
+        assert user_row(seed.DEVON_ID).id == devon_id
+        assert (
+            db.session.scalar(
+                db.select(Enrollment.id).filter_by(section_id=math_id, student_id=mateo_id)
+            )
+            == enrollment_id
+        )
+        for model, column in ((User, User.clever_id), (Section, Section.clever_id)):
+            total = db.session.scalar(db.select(db.func.count(model.id)))
+            distinct = db.session.scalar(db.select(db.func.count(db.distinct(column))))
+            assert total == distinct
+        # Mateo logged in himself; the teacher's import must not make it look otherwise.
+        assert ensure_user("mateo").last_login_at is not None
+
+
+# -- how it is applied ----------------------------------------------------------------------------
+
+
+def test_a_section_that_disappears_and_comes_back_keeps_its_row(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    with app.app_context():
+        homeroom_id = section_row(HOMEROOM_ID).id
+    sandbox.mutate("remove_section", section_id=HOMEROOM_ID)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["archived"] >= 1
+    with app.app_context():
+        homeroom = section_row(HOMEROOM_ID)
+        assert homeroom.id == homeroom_id and homeroom.archived_at is not None
+        ana = ensure_user("ana")
+        assert homeroom not in sync.classes_for_teacher(ana, include_unselected=True)
+        assert not sync.can_view_section(ana, homeroom)
+        # Archived, never deleted: the roster is still there for when it returns.
+        assert (
+            db.session.scalar(
+                db.select(db.func.count(Enrollment.id)).filter_by(section_id=homeroom_id)
+            )
+            == 25
+        )
+    sandbox.mutate("restore_section", section_id=HOMEROOM_ID)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["restored"] >= 2  # the class and Ana's link
+    with app.app_context():
+        homeroom = section_row(HOMEROOM_ID)
+        assert homeroom.id == homeroom_id and homeroom.archived_at is None
+        assert homeroom in sync.classes_for_teacher(ensure_user("ana"))
+        assert len(sync.section_students(homeroom)) == 25
+
+
+def test_a_removed_student_is_archived_and_restored_on_return(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    student = seed.student_ids_in(HOMEROOM_ID)[0]
+    sandbox.mutate("remove_student", section_id=HOMEROOM_ID, user_id=student)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["archived"] == 1
+    with app.app_context():
+        homeroom = section_row(HOMEROOM_ID)
+        row = db.session.scalar(
+            db.select(Enrollment).filter_by(section_id=homeroom.id, student_id=user_row(student).id)
+        )
+        row_id = row.id
+        assert row.archived_at is not None
+        assert len(sync.section_students(homeroom)) == 24
+    sandbox.mutate("add_student", section_id=HOMEROOM_ID, user_id=student)
+    run = run_sync(app, sandbox, "ana")
+    assert run["restored"] == 1 and run["added"] == 0
+    with app.app_context():
+        row = db.session.get(Enrollment, row_id)
+        assert row.archived_at is None
+
+
+def test_renames_update_and_empty_names_never_overwrite(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    student = seed.student_ids_in(HOMEROOM_ID)[1]
+    sandbox.mutate("rename_user", user_id=student, first="", last="Ó Dónaill-Ng")
+    sandbox.mutate("rename_section", section_id=HOMEROOM_ID, name="Homeroom 4B · Room 12")
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["updated"] == 2
+    with app.app_context():
+        person = user_row(student)
+        assert person.last_name == "Ó Dónaill-Ng"
+        assert person.first_name == seed.seeded_user(student)["name"]["first"]
+        assert section_row(HOMEROOM_ID).name == "Homeroom 4B · Room 12"
+
+
+def test_a_resync_with_nothing_changed_writes_only_its_run(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    with count_writes(app) as writes:
+        run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok"
+    assert (run["added"], run["updated"], run["archived"], run["restored"]) == (0, 0, 0, 0)
+    assert writes == [("INSERT", "sync_runs", 1), ("UPDATE", "sync_runs", 1)]
+
+
+def test_the_library_teacher_sees_reduced_students_and_no_district(app, sandbox):
+    run = run_sync(app, sandbox, "library")
+    assert run["status"] == "ok", run  # /schools and /districts answer 404: not a failure
+    with app.app_context():
+        teacher = ensure_user("library")
+        assert teacher.district_id is None and teacher.school_id is None
+        classes = sync.classes_for_teacher(teacher)
+        assert len(classes) == 3
+        amara = user_row(seed.LIBRARY_STUDENT_ID)
+        assert (amara.first_name, amara.last_name) == ("Amara", "O")
+
+
+def test_class_selection_hides_and_stops_fetching_unselected_classes(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    with app.app_context():
+        ana = ensure_user("ana")
+        big = section_row(seed.BIG_SECTION_ID)
+        keep = [s.id for s in sync.classes_for_teacher(ana) if s.id != big.id]
+        assert sync.save_class_selection(ana, keep) == []
+        assert big not in sync.classes_for_teacher(ana)
+        assert big in sync.classes_for_teacher(ana, include_unselected=True)
+        assert sync.can_view_section(ana, big)  # hidden by choice, still her class
+        selection = dict((s.id, chosen) for s, chosen in sync.class_selection(ana))
+        assert selection[big.id] is False and sum(selection.values()) == 12
+    before = dump_roster(app)
+    sandbox.clear_log()
+    sandbox.mutate("remove_student", section_id=seed.BIG_SECTION_ID, user_id=seed.MATEO_ID)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["sections_total"] == 12
+    assert api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}") == []
+    assert dump_roster(app) == before  # the unselected class's roster was left alone
+    with app.app_context():
+        ana = ensure_user("ana")
+        big = section_row(seed.BIG_SECTION_ID)
+        assert sync.save_class_selection(ana, [big.id]) == [big]
+        assert sync.classes_for_teacher(ana) == [big]
+
+
+def test_a_login_sync_is_skipped_while_another_sync_runs(app, sandbox):
+    with app.app_context():
+        user = ensure_user("ana")
+        lock = sync.acquire_lock(user.id)
+        try:
+            run = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
+        finally:
+            sync.release_lock(lock)
+        assert run.status == "skipped" and run.id is None
+        assert db.session.scalar(db.select(db.func.count(SyncRun.id))) == 0
+    assert api_requests(sandbox) == []
+
+
+# -- the mass-change guard ---------------------------------------------------------------------
+
+
+def remove_four_of_six(sandbox) -> list[str]:
+    removed = seed.student_ids_in(STUDY_ID)[:4]
+    for student in removed:
+        sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=student)
+    return removed
+
+
+def test_a_big_shrink_is_held_then_applied_when_confirmed(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    remove_four_of_six(sandbox)
+    sandbox.mutate("rename_section", section_id=HOMEROOM_ID, name="Homeroom 4B (renamed)")
+    before = dump_roster(app)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "held"
+    assert dump_roster(app) == before, "a held sync applies nothing at all"
+    (change,) = run["held_changes"]["sections"]
+    assert change["name"] == _SEED.sections[STUDY_ID]["name"]
+    assert (change["active_students"], change["would_archive"], change["would_add"]) == (6, 4, 0)
+    with app.app_context():
+        ana = ensure_user("ana")
+        held = sync.pending_held_run(ana)
+        assert held.id == run["id"]
+        assert sync.sync_status(ana)["status"] == "held"
+    confirmed = run_sync(app, sandbox, "ana", allow_shrink=[change["clever_id"]])
+    assert confirmed["status"] == "ok" and confirmed["archived"] == 4
+    with app.app_context():
+        study = section_row(STUDY_ID)
+        assert len(sync.section_students(study)) == 2
+        assert section_row(HOMEROOM_ID).name == "Homeroom 4B (renamed)"
+        # The answered run is no longer pending.
+        assert sync.pending_held_run(ensure_user("ana")) is None
+        assert db.session.get(SyncRun, run["id"]).status == "superseded"
+
+
+def test_a_held_sync_can_be_dismissed(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    remove_four_of_six(sandbox)
+    before = dump_roster(app)
+    run = run_sync(app, sandbox, "ana")
+    with app.app_context():
+        held = db.session.get(SyncRun, run["id"])
+        sync.dismiss_held(held)
+        assert sync.pending_held_run(ensure_user("ana")) is None
+        assert db.session.get(SyncRun, run["id"]).status == "dismissed"
+    assert dump_roster(app) == before
+
+
+def test_small_classes_and_small_shrinks_are_not_held(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    # Half of six is not "more than half".
+    for student in seed.student_ids_in(STUDY_ID)[:3]:
+        sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=student)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["archived"] == 3
+    # A class now of three may lose all but one.
+    for student in seed.student_ids_in(STUDY_ID)[3:5]:
+        sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=student)
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+
+
+# -- read helpers ---------------------------------------------------------------------------------
+
+
+def test_who_may_view_a_class(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    run_sync(app, sandbox, "mateo")
+    run_sync(app, sandbox, "zoe")
+    with app.app_context():
+        ana, mateo, zoe = ensure_user("ana"), ensure_user("mateo"), ensure_user("zoe")
+        math, robotics = section_row(seed.BIG_SECTION_ID), section_row(ROBOTICS_ID)
+        assert sync.can_view_section(ana, math) and sync.can_view_section(ana, robotics)
+        assert not sync.can_view_section(zoe, math)
+        assert sync.can_view_section(mateo, math)
+        assert not sync.can_view_section(mateo, robotics)
+        history = sync.sync_history(ana)
+        assert [r.status for r in history] == ["ok"] and sync.last_sync(ana).id == history[0].id
+        assert sync.last_sync(zoe).sections_total == 0
+
+
+def test_every_link_and_enrollment_is_unique(app, sandbox):
+    for persona in ("mateo", "ana", "devon", "ana", "mateo"):
+        assert run_sync(app, sandbox, persona)["status"] == "ok"
+    with app.app_context():
+        for model, a, b in (
+            (SectionTeacher, SectionTeacher.section_id, SectionTeacher.teacher_id),
+            (Enrollment, Enrollment.section_id, Enrollment.student_id),
+        ):
+            pairs = db.session.execute(db.select(a, b)).all()
+            assert len(pairs) == len(set(pairs))
+        assert db.session.scalar(db.select(db.func.count(School.id))) == 1
+
+
+@pytest.mark.parametrize("persona", ["ana", "mateo"])
+def test_a_real_login_syncs(flow, app, persona):
+    flow.login_with_button(persona)
+    with app.app_context():
+        user = user_row(seed.PERSONAS[persona].user_id)
+        (run,) = sync.sync_history(user)
+        assert (run.trigger, run.status) == ("login", "ok")
+        assert run.api_calls > 0 and run.duration_ms is not None
+        classes = (
+            sync.classes_for_teacher(user) if user.is_teacher else sync.classes_for_student(user)
+        )
+        assert len(classes) == (13 if persona == "ana" else 4)

@@ -1,0 +1,189 @@
+"""Roster sync when Clever or the database misbehaves: all or nothing.
+
+Each failing case starts from a clean sync, changes the roster in the sandbox (so a partial
+apply would show), injects a fault, and checks: the database is exactly as before (every table
+but sync_runs), a failed SyncRun with a short code is recorded, and the next clean sync works.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from test_sync import HOMEROOM_ID, dump_roster, ensure_user, run_sync, user_id_of
+
+from clever import sync
+from clever.sandbox import seed
+from models import Section, SyncRun, User, db
+
+BIG_USERS = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
+RENAMED = seed.student_ids_in(HOMEROOM_ID)[2]
+
+
+@pytest.fixture
+def fast_failures(app):
+    """Few, quick retries: the faults below would otherwise take the client's full patience."""
+    app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05)
+    return app
+
+
+@pytest.fixture
+def synced(app, sandbox, fast_failures):
+    """Ana synced cleanly, then the roster changes in Clever; returns the dump before."""
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    sandbox.mutate("rename_user", user_id=RENAMED, first="Renamed", last="Student")
+    sandbox.mutate("remove_student", section_id=seed.BIG_SECTION_ID, user_id=seed.MATEO_ID)
+    sandbox.clear_log()
+    return dump_roster(app)
+
+
+def failed_runs(app) -> list[SyncRun]:
+    with app.app_context():
+        runs = db.session.scalars(db.select(SyncRun).filter_by(status="failed")).all()
+        db.session.expunge_all()
+        return runs
+
+
+def assert_next_clean_sync_applies(app, sandbox):
+    sandbox.clear_faults()
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok", run
+    assert run["updated"] == 1 and run["archived"] == 1
+    with app.app_context():
+        student = db.session.scalar(db.select(User).filter_by(clever_id=RENAMED))
+        assert student.first_name == "Renamed"
+
+
+def reset_in(seconds: int) -> dict[str, str]:
+    return {"X-RateLimit-Reset": str(int(time.time()) + seconds)}
+
+
+# case -> (fault spec, made when the test runs; the error code recorded on the run)
+FAULTS = {
+    # 500 on the second page of the 135-student class, every time (retries cannot help).
+    "server_error_at_page_2": (
+        lambda: dict(path=BIG_USERS, status=500, at_page=2),
+        "clever_server_error_500",
+    ),
+    "html_body": (lambda: dict(path=BIG_USERS, html=True, status=200), "clever_bad_response_200"),
+    "truncated_json": (
+        lambda: dict(path=BIG_USERS, truncate=True, at_page=2),
+        "clever_bad_response_200",
+    ),
+    "dropped_connections": (lambda: dict(path=BIG_USERS, drop=True), "clever_connection"),
+    # Clever says "come back in an hour": longer than the client will ever wait.
+    "rate_limit_storm": (
+        lambda: dict(path=BIG_USERS, rate_storm=50, headers=reset_in(3600)),
+        "clever_rate_limited_429",
+    ),
+    "sections_list_fails": (
+        lambda: dict(path=f"/v3.0/users/{seed.ANA_ID}/sections", status=503),
+        "clever_server_error_503",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_a_clever_failure_changes_nothing(app, sandbox, synced, case):
+    make_spec, code = FAULTS[case]
+    sandbox.add_fault(**make_spec())
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "failed"
+    assert run["error"] == code
+    assert run["finished_at"] and run["duration_ms"] is not None and run["api_calls"] > 0
+    assert dump_roster(app) == synced
+    assert [r.error for r in failed_runs(app)] == [code]
+    assert_next_clean_sync_applies(app, sandbox)
+
+
+def test_a_timeout_changes_nothing(app, sandbox, synced):
+    app.config["CLEVER_HTTP_TIMEOUT"] = (1.0, 0.3)
+    sandbox.add_fault(path=BIG_USERS, delay=1.0)
+    run = run_sync(app, sandbox, "ana")
+    assert (run["status"], run["error"]) == ("failed", "clever_timeout")
+    assert dump_roster(app) == synced
+    app.config["CLEVER_HTTP_TIMEOUT"] = (3.05, 10.0)
+    assert_next_clean_sync_applies(app, sandbox)
+
+
+def test_a_short_429_storm_is_waited_out(app, sandbox, synced):
+    # Two 429s in a row, each saying "reset in about a second": the client waits, then goes on.
+    sandbox.add_fault(path=BIG_USERS, rate_storm=2)
+    started = time.monotonic()
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok", run
+    assert time.monotonic() - started >= 0.5
+    limited = [r for r in sandbox.requests_log(kind="api") if r["status"] == 429]
+    assert len(limited) == 2
+    assert run["updated"] == 1 and run["archived"] == 1
+
+
+@pytest.mark.parametrize(
+    "spec", [dict(status=500, times=1), dict(drop=True, times=1), dict(status=502, times=1)]
+)
+def test_one_transient_failure_is_retried(app, sandbox, synced, spec):
+    sandbox.add_fault(path=BIG_USERS, **spec)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok", run
+    assert run["archived"] == 1
+
+
+def test_a_section_deleted_between_listing_and_reading_is_archived(app, sandbox, synced):
+    # A 404 on one class does not stop the sync: the class is simply gone.
+    sandbox.add_fault(path=f"/v3.0/sections/{HOMEROOM_ID}/users", status=404)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["sections_total"] == 12
+    with app.app_context():
+        homeroom = db.session.scalar(db.select(Section).filter_by(clever_id=HOMEROOM_ID))
+        assert homeroom.archived_at is not None
+
+
+def test_a_database_error_mid_apply_rolls_everything_back(app, sandbox, synced, monkeypatch):
+    original = sync.Apply.enrollments
+
+    def enrollments_then_fail(self):
+        original(self)
+        db.session.flush()  # the changes reached the database inside the transaction...
+        raise OperationalError("UPDATE enrollments", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(sync.Apply, "enrollments", enrollments_then_fail)
+    run = run_sync(app, sandbox, "ana")
+    assert (run["status"], run["error"]) == ("failed", "database_error")
+    assert dump_roster(app) == synced  # ...and are gone after the rollback
+    monkeypatch.undo()
+    assert_next_clean_sync_applies(app, sandbox)
+
+
+def test_a_failed_first_sync_leaves_an_empty_roster(app, sandbox, fast_failures):
+    with app.app_context():
+        ensure_user("ana")
+    before = dump_roster(app)
+    sandbox.add_fault(path=BIG_USERS, status=500, at_page=2)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "failed"
+    assert dump_roster(app) == before
+    with app.app_context():
+        status = sync.sync_status(ensure_user("ana"))
+        assert status["status"] == "failed" and status["run"]["error"] == run["error"]
+
+
+def test_the_error_code_carries_no_personal_data_or_token(app, sandbox, synced):
+    token = sandbox.issue_token("ana")
+    sandbox.add_fault(path=BIG_USERS, status=500, body={"message": "Ana Núñez " + token})
+    with app.app_context():
+        user = ensure_user("ana")
+        run = sync.sync_user(user, sync.make_api(token), "manual")
+        assert run.error == "clever_server_error_500"
+        assert run.held_changes is None
+
+
+def test_login_still_succeeds_when_the_sync_fails(flow, app, sandbox):
+    sandbox.add_fault(path="/v3.0/users/*/sections", status=500)
+    page = flow.login_with_button("ana")
+    assert page.status == 200
+    assert "couldn" in page.text and "refresh your classes" in page.text
+    with app.app_context():
+        (run,) = sync.sync_history(ensure_user("ana"))
+        assert (run.trigger, run.status) == ("login", "failed")
+    assert user_id_of(app, "ana")
