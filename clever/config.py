@@ -176,6 +176,9 @@ def apply_settings(app, overrides: dict) -> str | None:
         TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
         CLEVER_HTTP_TIMEOUT=(3.05, 10.0),
+        CLEVER_MAX_RETRIES=3,
+        CLEVER_RETRY_BACKOFF=0.5,
+        CLEVER_MAX_RATE_LIMIT_WAIT=30.0,
         SYNC_CONCURRENCY=8,
         TESTING=settings.app_env == "test",
     )

@@ -210,7 +210,9 @@ class RosterReader:
         profile: dict[str, Any] | None,
         concurrency: int,
         progress: Progress,
+        sections: Future | None = None,
     ) -> None:
+        self.prefetched_sections = sections
         self.api = api
         self.clever_id = clever_id
         self.teacher = teacher
@@ -228,7 +230,10 @@ class RosterReader:
         self.jobs[self.pool.submit(fn, *args)] = (kind, key)
 
     def start(self) -> None:
-        self._submit("sections", None, self.api.user_sections, self.clever_id)
+        if self.prefetched_sections is not None:
+            self.jobs[self.prefetched_sections] = ("sections", None)
+        else:
+            self._submit("sections", None, self.api.user_sections, self.clever_id)
         if self.profile is None:
             self._submit("profile", None, _optional, self.api.user, self.clever_id)
         else:
@@ -737,6 +742,7 @@ def sync_user(
     clever_user: dict[str, Any] | None = None,
     allow_shrink: Collection[str] = (),
     lock: redis.lock.Lock | None = None,
+    sections: Future | None = None,
 ) -> SyncRun | None:
     """Sync ``user``'s roster from Clever; return the recorded SyncRun.
 
@@ -744,7 +750,8 @@ def sync_user(
     Returns None for an account without a Clever id, and an unsaved run with status "skipped"
     when another sync of this user holds the lock. ``clever_user`` (the login's
     /users/{id} answer) saves one request; ``allow_shrink`` lists Clever section ids whose
-    shrink the teacher confirmed; ``lock`` is a lock the caller already holds.
+    shrink the teacher confirmed; ``lock`` is a lock the caller already holds; ``sections``
+    is the login's own request for /users/{id}/sections, sent while /users/{id} was on its way.
     """
     if not user.clever_id:
         return None
@@ -761,7 +768,7 @@ def sync_user(
                 user_id=user.id, trigger=trigger, status=SKIPPED, error="sync_in_progress"
             )
     try:
-        return _sync(user, api, trigger, clever_user, allow_shrink)
+        return _sync(user, api, trigger, clever_user, allow_shrink, sections)
     finally:
         if own_lock:
             release_lock(lock)
@@ -773,6 +780,7 @@ def _sync(
     trigger: str,
     clever_user: dict[str, Any] | None,
     allow_shrink: Collection[str],
+    sections: Future | None = None,
 ) -> SyncRun:
     started = time.monotonic()
     calls_before = api.calls
@@ -786,6 +794,7 @@ def _sync(
         profile=clever_user,
         concurrency=current_app.config.get("SYNC_CONCURRENCY", 8),
         progress=progress,
+        sections=sections,
     )
     # Clever's first answers are on their way while we do the bookkeeping below (a run row,
     # the teacher's class choices): none of it is roster data, and none of it waits on Clever.
