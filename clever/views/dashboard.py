@@ -1,9 +1,71 @@
-"""Landing page and dashboards."""
+"""The landing page, the dashboards (teacher and student) and the class page.
 
-from flask import Blueprint, redirect, render_template, url_for
+Thin views over the service functions in clever.sync; the only queries here are the ones the
+cards need in bulk (student counts), so a teacher with many classes costs a fixed few queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import func
+
+from clever import sync
+from models import Enrollment, Section, TeacherSectionPreference, User, db
 
 bp = Blueprint("dashboard", __name__)
+
+
+@dataclass(frozen=True)
+class ClassCard:
+    """One class as a dashboard card shows it."""
+
+    section: Section
+    teachers: list[tuple[User, bool]]  # (teacher, is_primary), the primary first
+    students: int | None  # None where the viewer is not shown the roster (students)
+
+    def other_teachers(self, user: User) -> list[tuple[User, bool]]:
+        return [(teacher, primary) for teacher, primary in self.teachers if teacher.id != user.id]
+
+    def is_primary(self, user: User) -> bool:
+        return any(primary for teacher, primary in self.teachers if teacher.id == user.id)
+
+
+def student_counts(sections: list[Section]) -> dict[int, int]:
+    """Active students per class, in one query."""
+    ids = [section.id for section in sections]
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Enrollment.section_id, func.count(Enrollment.id))
+        .where(Enrollment.section_id.in_(ids), Enrollment.archived_at.is_(None))
+        .group_by(Enrollment.section_id)
+    )
+    return {section_id: count for section_id, count in rows}
+
+
+def class_cards(sections: list[Section], *, with_counts: bool) -> list[ClassCard]:
+    counts = student_counts(sections) if with_counts else {}
+    return [
+        ClassCard(
+            section=section,
+            teachers=sync.section_teachers(section),
+            students=counts.get(section.id, 0) if with_counts else None,
+        )
+        for section in sections
+    ]
+
+
+def is_hidden_by(user: User, section: Section) -> bool:
+    """Whether the teacher unchecked this class in "Choose your classes"."""
+    selected = db.session.scalar(
+        db.select(TeacherSectionPreference.selected).filter_by(
+            teacher_id=user.id, section_id=section.id
+        )
+    )
+    return selected is False
 
 
 @bp.get("/")
@@ -16,4 +78,83 @@ def home():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    return render_template("dashboard/dashboard.html")
+    """Teachers (staff and admins too) see their classes; students see theirs and who teaches
+    them. Rosters come from Clever; the sync panel and class selection are the sync partials."""
+    user = current_user._get_current_object()
+    if user.is_teacher:
+        shown = sync.classes_for_teacher(user)
+        total = len(sync.classes_for_teacher(user, include_unselected=True))
+        return render_template(
+            "dashboard/teacher.html",
+            cards=class_cards(shown, with_counts=True),
+            total_classes=total,
+            hidden_classes=total - len(shown),
+        )
+    return render_template(
+        "dashboard/student.html",
+        cards=class_cards(sync.classes_for_student(user), with_counts=False),
+    )
+
+
+@bp.get("/classes/<int:section_id>")
+@login_required
+def class_page(section_id: int):
+    """One class: its teachers (the primary marked) and, for teachers, the roster."""
+    user = current_user._get_current_object()
+    section = db.session.get(Section, section_id)
+    # 404, not 403: whether a class exists is nobody's business but its own people's.
+    if section is None or not sync.can_view_section(user, section):
+        abort(404)
+    return render_template(
+        "dashboard/class.html",
+        section=section,
+        teachers=sync.section_teachers(section),
+        # Students see who teaches the class, never their classmates (as in Clever's scopes).
+        students=sync.section_students(section) if user.is_teacher else None,
+        hidden=user.is_teacher and is_hidden_by(user, section),
+        last=sync.last_sync(user),
+    )
+
+
+# -- how Clever's values read on the page --------------------------------------------------------
+
+
+@bp.app_template_filter("grade_label")
+def grade_label(grade: str | None) -> str:
+    """Clever grades ("4", "Kindergarten", "Ungraded", ...) as a person reads them."""
+    grade = (grade or "").strip()
+    if not grade:
+        return ""
+    if grade.isdigit():
+        return f"Grade {int(grade)}"
+    if grade in {"PreKindergarten", "TransitionalKindergarten", "InfantToddler", "Preschool"}:
+        return {
+            "PreKindergarten": "Pre-K",
+            "TransitionalKindergarten": "Transitional K",
+            "InfantToddler": "Infant/toddler",
+            "Preschool": "Preschool",
+        }[grade]
+    if grade == "PostGraduate":
+        return "Post-graduate"
+    return grade
+
+
+@bp.app_template_filter("subject_label")
+def subject_label(subject: str | None) -> str:
+    """Clever subjects are lower case ("english/language arts"): capitalise the first letter."""
+    subject = (subject or "").strip()
+    return subject[:1].upper() + subject[1:]
+
+
+@bp.app_template_filter("sort_name")
+def sort_name(user: User) -> str:
+    """Roster order reads best as "Last, First"."""
+    if user.last_name and user.first_name:
+        return f"{user.last_name}, {user.first_name}"
+    return user.last_name or user.first_name or "Unnamed"
+
+
+@bp.app_template_filter("initials")
+def initials(user: User) -> str:
+    letters = [part[:1] for part in (user.first_name, user.last_name) if part]
+    return "".join(letters).upper() or "?"

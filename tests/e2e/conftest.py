@@ -1,0 +1,195 @@
+"""Fixtures for the browser tests: the app on a real port (``live_url``) talking to the Clever
+sandbox over real HTTP, driven by real browsers.
+
+- Chromium (Playwright) is started once per test module: Playwright's sync API allows one
+  running instance per thread, and other modules start their own. Each test gets fresh
+  contexts (cookies, storage) from ``new_context``.
+- Firefox ESR and WebKit (Selenium) start once per test session: they are the slow ones. Each
+  test starts with no cookies (app and sandbox share the host 127.0.0.1, so one
+  ``delete_all_cookies`` clears both).
+
+Screenshots for the README are written to docs/screenshots/ only with ``UPDATE_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .browsers import firefox_driver, need, new_chromium_context, playwright_chromium, webkit_driver
+
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOT_VIEWPORT = {"width": 1024, "height": 720}
+DEFAULT_TIMEOUT_MS = 20_000
+
+
+# -- Chromium (Playwright) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator:
+    need("chromium")
+    with playwright_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def new_context(chromium, live_url) -> Iterator[Callable]:
+    """``new_context(device=None, **kwargs)``: a fresh browser context on the app's origin."""
+    contexts = []
+
+    def make(device: str | None = None, **kwargs):
+        context = new_chromium_context(chromium, device, base_url=live_url, **kwargs)
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    return new_context().new_page()
+
+
+@pytest.fixture
+def screenshot() -> Callable:
+    """``screenshot(page, "name")`` writes docs/screenshots/name.png when UPDATE_SCREENSHOTS=1."""
+
+    def take(page, name: str) -> Path | None:
+        if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+            return None
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        page.set_viewport_size(SCREENSHOT_VIEWPORT)
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.screenshot(path=str(path), animations="disabled", caret="hide")
+        return path
+
+    return take
+
+
+# -- Firefox and WebKit (Selenium) -------------------------------------------------------------
+
+
+class SeleniumBrowser:
+    """A Selenium driver with the few moves the e2e tests make, waiting like a person would."""
+
+    def __init__(self, driver, app_url: str, sandbox_url: str, timeout: float = 20.0) -> None:
+        self.driver = driver
+        self.app_url = app_url
+        self.sandbox_url = sandbox_url
+        self.timeout = timeout
+
+    def fresh(self) -> SeleniumBrowser:
+        """No cookies from an earlier test (for the app and the sandbox alike)."""
+        self.driver.get(self.app_url + "/healthz")
+        self.driver.delete_all_cookies()
+        return self
+
+    def open(self, url: str) -> None:
+        self.driver.get(url if url.startswith("http") else self.app_url + url)
+
+    def wait(self, condition: Callable, message: str = "") -> object:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, self.timeout, poll_frequency=0.1).until(
+            lambda driver: condition(driver), message
+        )
+
+    def wait_for_path(self, pattern: str) -> None:
+        regex = re.compile(pattern)
+
+        def reached(driver) -> bool:
+            path = driver.current_url.split("?", 1)[0]
+            return bool(regex.search(path)) and self.ready(driver)
+
+        self.wait(reached, f"never reached {pattern}; at {self.driver.current_url}")
+
+    @staticmethod
+    def ready(driver) -> bool:
+        return driver.execute_script("return document.readyState") == "complete"
+
+    def find(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.wait(
+            lambda driver: next(iter(driver.find_elements(By.CSS_SELECTOR, css)), None),
+            f"no {css} on {self.driver.current_url}",
+        )
+
+    def find_all(self, css: str) -> list:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def text_of(self, css: str) -> str:
+        return self.find(css).text.strip()
+
+    def click(self, css: str) -> None:
+        """Click the first element matching ``css`` and wait for what it loads."""
+        element = self.find(css)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        before = self.driver.current_url
+        element.click()
+        self._settle(before)
+
+    def click_button(self, text: str) -> None:
+        self._click("//button", text)
+
+    def click_link(self, text: str) -> None:
+        self._click("//a", text)
+
+    def _click(self, xpath: str, text: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        def target(driver):
+            for element in driver.find_elements(By.XPATH, xpath):
+                if element.is_displayed() and text in " ".join(element.text.split()):
+                    return element
+            return None
+
+        element = self.wait(target, f"no {xpath[2:]} {text!r} on {self.driver.current_url}")
+        # WebKitGTK's driver can miss clicks on elements still scrolling into view.
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        before = self.driver.current_url
+        element.click()
+        self._settle(before)
+
+    def _settle(self, before: str) -> None:
+        """After a click that navigates, wait until the next page has loaded."""
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and self.driver.current_url == before:
+            time.sleep(0.05)
+        self.wait(self.ready, "page never finished loading")
+
+
+@pytest.fixture(scope="session")
+def _firefox() -> Iterator:
+    need("firefox")
+    with firefox_driver(window_size=(1200, 900)) as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def _webkit() -> Iterator:
+    need("webkit")
+    with webkit_driver() as driver:
+        yield driver
+
+
+@pytest.fixture
+def firefox(_firefox, live_url, sandbox) -> SeleniumBrowser:
+    return SeleniumBrowser(_firefox, live_url, sandbox.url).fresh()
+
+
+@pytest.fixture
+def webkit(_webkit, live_url, sandbox) -> SeleniumBrowser:
+    return SeleniumBrowser(_webkit, live_url, sandbox.url).fresh()

@@ -1,0 +1,68 @@
+"""WebKit (Selenium + WebKitGTK's WebKitWebDriver and MiniBrowser under Xvfb), against the app
+on a real port and the Clever sandbox over real HTTP: Portal launch → dashboard → class page →
+logout, for a student and for a teacher on their first login; a failed login's friendly page;
+axe on the dashboard and the error page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from clever.sandbox import seed
+
+from .axe import axe_selenium, format_violations, serious_or_critical
+
+pytestmark = pytest.mark.browser
+
+
+def portal_launch(browser, first_name: str) -> None:
+    browser.open(f"{browser.sandbox_url}/portal")
+    browser.click_button(f"Log in as {first_name}")
+    browser.wait_for_path(r"/portal$")
+    browser.click_link("Roster Room")
+
+
+def assert_accessible(browser, where: str) -> None:
+    bad = serious_or_critical(axe_selenium(browser.driver))
+    assert not bad, f"{where}: {format_violations(bad)}"
+
+
+@pytest.mark.parametrize("persona", ["mateo", "ana"])
+def test_portal_launch_dashboard_class_page_logout(webkit, persona):
+    person = seed.PERSONAS[persona]
+    portal_launch(webkit, person.name.split(" ")[0])
+    if person.role == "teacher":
+        webkit.wait_for_path(r"/account/link$")
+        webkit.click_button("No, I'm new here")
+    webkit.wait_for_path(r"/dashboard$")
+    assert webkit.text_of("[data-testid=identity-name]") == person.name
+    cards = webkit.find_all("[data-testid=class-card]")
+    assert len(cards) == len(seed.section_ids_for(person.user_id))
+    if person.role == "student":
+        assert_accessible(webkit, "student dashboard")
+
+    class_name = webkit.text_of(".class-card .class-name a")
+    webkit.click(".class-card .class-name a")
+    webkit.wait_for_path(r"/classes/\d+$")
+    assert webkit.text_of("h1") == class_name
+    assert webkit.find_all("[data-testid=teachers] li")
+    if person.role == "teacher":
+        assert webkit.find_all("[data-testid=roster] tbody tr")
+
+    webkit.click_button("Log out")
+    webkit.wait_for_path(r"/logged-out$")
+    assert webkit.text_of("h1") == "You are logged out of Roster Room"
+
+
+def test_login_failure_shows_a_friendly_page(webkit, sandbox):
+    sandbox.add_fault(path="/oauth/tokens", status=500)
+    webkit.open("/login")
+    webkit.click_link("Log in with Clever")
+    webkit.click_button("Log in as Mateo")
+    webkit.find("[data-testid=login-error]")
+    assert webkit.text_of("h1") == "Clever isn't answering right now"
+    assert re.fullmatch(r"[0-9A-F]{8}", webkit.text_of("[data-testid=error-reference]"))
+    assert any(link.text == "Try again" for link in webkit.find_all("a.button"))
+    assert not webkit.find_all("[data-testid=identity-name]")
+    assert_accessible(webkit, "login error page")

@@ -1,0 +1,302 @@
+"""The landing page, the dashboards and the class page, after real logins through the sandbox
+(test client for the app, real HTTP for the sandbox)."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from clever.sandbox import seed
+from clever.views.dashboard import grade_label, sort_name, subject_label
+from models import Section, SectionTeacher, User, db, utcnow
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def login(flow, persona: str):
+    """Log in with our button; a new teacher answers the link offer with "No, I'm new"."""
+    page = flow.login_with_button(persona)
+    if page.url.endswith("/account/link"):
+        page = flow.go_form(page, "No, I'm new")
+    assert page.status == 200, page.text[:500]
+    return page
+
+
+def text_of(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed."""
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+    return re.sub(r" ([,.:])", r"\1", text)
+
+
+def cards(page_html: str) -> dict[str, str]:
+    """Class cards on a dashboard: class name -> the card's text."""
+    found = {}
+    for chunk in page_html.split('data-testid="class-card"')[1:]:
+        card = chunk.split("</li>", 1)[0]
+        name = re.search(r'<h3 class="class-name"><a href="[^"]+">([^<]*)</a>', card)
+        assert name, card
+        found[html.unescape(name.group(1))] = text_of("<" + card)
+    return found
+
+
+def class_link(page_html: str, name: str) -> str:
+    found = re.search(
+        r'<a href="(/classes/\d+)">' + re.escape(html.escape(name)) + "</a>", page_html
+    )
+    assert found, f"no link to {name!r}"
+    return found.group(1)
+
+
+def section_id(app, name: str) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(Section.id).filter_by(name=name))
+
+
+# -- landing ------------------------------------------------------------------------------------
+
+
+def test_landing_says_what_it_is_and_offers_clever_and_the_demo(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "Roster Room" in body and "imports your classes" in body
+    assert 'href="/auth/clever/login"' in body and "Log in with Clever" in body
+    assert 'href="/demo"' in body and "Try the free demo" in body
+    assert 'href="/login"' in body
+
+
+def test_the_clever_button_is_drawn_by_us(client):
+    body = client.get("/login").get_data(as_text=True)
+    button = re.search(r'<a class="[^"]*clever-button[^"]*".*?</a>', body, re.S).group(0)
+    assert "<svg" in button and 'aria-hidden="true"' in button
+    assert "<img" not in button and "http" not in button.replace('xmlns="http', "")
+    assert text_of(button) == "Log in with Clever"
+    css = (STATIC / "app.css").read_text()
+    assert re.search(r"--clever:\s*#1464ff", css, re.I)
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/demo", "/logged-out", "/no-such-page"])
+def test_public_pages_load_nothing_from_third_parties(client, path):
+    body = client.get(path).get_data(as_text=True)
+    external = re.findall(r'(?:src|href|action)="(https?://[^"]+)"', body)
+    # The demo page links to the sandbox (our own Clever stand-in); nothing is *loaded* from
+    # anywhere else: no <script>, <link> or <img> with an absolute URL.
+    loaded = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//', body)
+    assert not loaded, loaded
+    assert all(url.startswith(("http://127.0.0.1", "http://localhost")) for url in external)
+
+
+def test_the_stylesheet_and_images_are_self_contained():
+    for path in STATIC.iterdir():
+        if path.suffix in {".css", ".svg", ".js"}:
+            text = path.read_text()
+            assert "@import" not in text and "url(http" not in text and "//fonts." not in text
+            assert not re.search(r"""(?:href|src)=["']https?://""", text), path.name
+
+
+def test_landing_sends_logged_in_people_to_their_dashboard(flow):
+    login(flow, "mateo")
+    response = flow.client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard"
+
+
+def test_the_dashboard_needs_a_login(client):
+    response = client.get("/dashboard")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/classes/1").headers["Location"] == "/login"
+
+
+# -- teacher dashboard --------------------------------------------------------------------------
+
+
+def test_teacher_dashboard_shows_every_class_as_a_card(flow):
+    page = login(flow, "ana")
+    assert page.url.endswith("/dashboard")
+    found = cards(page.text)
+    assert len(found) == 13
+    big = found["Grade 4 Math - Núñez - 2"]
+    assert "Math" in big and "Grade 4" in big and "Period 2" in big
+    assert "135 students" in big
+    assert "Co-teacher: Devon O'Hara" in big
+    assert "No co-teachers" in found["Homeroom 4B"]
+    # Clever's values read like a person wrote them.
+    assert "English/language arts" in found["Grade 4 English Language Arts - Núñez - 1"]
+    # Ana co-teaches exactly one class (Devon is its primary teacher).
+    co_taught = [name for name, text in found.items() if "You co-teach this class" in text]
+    assert len(co_taught) == 1
+    assert "Devon O'Hara (primary)" in found[co_taught[0]]
+
+
+def test_teacher_dashboard_has_the_sync_panel_and_class_selection(flow):
+    body = login(flow, "ana").text
+    assert "Rosters are imported automatically from Clever" in body
+    assert re.search(r"Last synced:\s*<time datetime=", body)
+    assert 'action="/sync"' in body and "Sync now" in body
+    assert body.count('name="section_ids"') == 13
+    assert 'identity-name">Ana Núñez<' in body
+
+
+def test_a_co_teacher_sees_the_primary_teacher(flow):
+    found = cards(login(flow, "devon").text)
+    big = found["Grade 4 Math - Núñez - 2"]
+    assert "You co-teach this class" in big and "Ana Núñez (primary)" in big
+
+
+def test_hidden_classes_are_counted_and_all_hidden_is_explained(flow, app):
+    login(flow, "ana")
+    keep = section_id(app, "Homeroom 4B")
+    flow.client.post("/classes/selection", data={"section_ids": [str(keep)]})
+    body = flow.client.get("/dashboard").get_data(as_text=True)
+    assert list(cards(body)) == ["Homeroom 4B"]
+    assert "12 more classes are hidden" in text_of(body)
+
+    flow.client.post("/classes/selection", data={})
+    body = flow.client.get("/dashboard").get_data(as_text=True)
+    assert cards(body) == {}
+    assert "All your classes are hidden" in body
+    assert "You teach 13 classes in Clever" in text_of(body)
+    assert 'data-testid="class-selection"' in body  # the way back is right there
+
+
+def test_a_teacher_with_no_classes_is_told_what_to_do(flow):
+    body = login(flow, "zoe").text
+    assert cards(body) == {}
+    empty = text_of(body.split('data-testid="empty-state"', 1)[1].split("</div>", 1)[0])
+    assert "No classes yet" in empty
+    assert "student information system" in empty and "Sync now" in empty
+    assert "Sync now" in body and 'action="/sync"' in body
+    assert 'data-testid="class-selection"' not in body  # nothing to choose from
+
+
+@pytest.mark.parametrize(("persona", "role"), [("priya", "District admin"), ("devon", "Teacher")])
+def test_staff_and_admins_get_the_teacher_view(flow, persona, role):
+    body = login(flow, persona).text
+    assert f"{role} dashboard" in body
+    assert "Your classes" in body and 'action="/sync"' in body
+
+
+# -- class page ---------------------------------------------------------------------------------
+
+
+def test_class_page_lists_teachers_and_the_roster_by_last_name(flow, app):
+    page = login(flow, "ana")
+    body = flow.client.get(class_link(page.text, "Grade 4 Math - Núñez - 2")).get_data(as_text=True)
+    assert "<h1" in body and "Grade 4 Math - Núñez - 2" in body
+    teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
+    assert teachers.index("Ana Núñez") < teachers.index("Devon O'Hara")
+    assert "Ana Núñez Primary teacher You" in teachers
+    assert "Devon O'Hara Co-teacher" in teachers
+    rows = re.findall(r'<td class="person-name">([^<]*)</td><td class="grade">([^<]*)</td>', body)
+    assert len(rows) == 135
+    last_names = [html.unescape(name).split(", ")[0].casefold() for name, _ in rows]
+    assert last_names == sorted(last_names)
+    assert {grade for _, grade in rows} == {"Grade 4"}
+    assert "135 students" in text_of(body)
+    # Section details Clever shares.
+    assert "Section 4M-02" in body and "Period 2" in body
+
+
+def test_class_page_is_404_for_anyone_who_may_not_see_it(flow, app, sandbox):
+    login(flow, "mateo")  # imports Mateo's classes, Music - Mensah - 3 among them
+    music = section_id(app, "Music - Mensah - 3")
+    assert flow.client.get(f"/classes/{music}").status_code == 200
+    flow.client.post("/logout")
+    login(flow, "ana")  # Ana does not teach Music
+    assert flow.client.get(f"/classes/{music}").status_code == 404
+    assert flow.client.get("/classes/999999").status_code == 404
+    mine = section_id(app, "Homeroom 4B")
+    assert flow.client.get(f"/classes/{mine}").status_code == 200
+    with app.app_context():
+        db.session.get(Section, mine).archived_at = utcnow()
+        db.session.commit()
+    assert flow.client.get(f"/classes/{mine}").status_code == 404
+
+
+def test_a_teacher_removed_from_a_class_loses_its_page(flow, app):
+    login(flow, "ana")
+    homeroom = section_id(app, "Homeroom 4B")
+    with app.app_context():
+        link = db.session.scalar(db.select(SectionTeacher).filter_by(section_id=homeroom))
+        link.archived_at = utcnow()
+        db.session.commit()
+    assert flow.client.get(f"/classes/{homeroom}").status_code == 404
+
+
+def test_a_hidden_class_page_says_so(flow, app):
+    login(flow, "ana")
+    keep = section_id(app, "Homeroom 4B")
+    flow.client.post("/classes/selection", data={"section_ids": [str(keep)]})
+    art = section_id(app, "Art & Música - Núñez - 6")
+    body = flow.client.get(f"/classes/{art}").get_data(as_text=True)
+    assert "This class is hidden from your dashboard" in body
+
+
+# -- student dashboard --------------------------------------------------------------------------
+
+
+def test_student_dashboard_lists_classes_and_their_teachers(flow):
+    page = login(flow, "mateo")
+    assert page.url.endswith("/dashboard")  # no link offer for students
+    found = cards(page.text)
+    assert len(found) == 4
+    assert "Teachers: Ana Núñez (primary), Devon O'Hara" in found["Grade 4 Math - Núñez - 2"]
+    assert "Teacher: Kwame Mensah" in found["Music - Mensah - 3"]
+    assert all("students" not in text for text in found.values())  # no classmate counts
+    assert "Student dashboard" in page.text
+
+
+def test_a_student_class_page_shows_teachers_never_classmates(flow):
+    page = login(flow, "mateo")
+    body = flow.client.get(class_link(page.text, "Grade 4 Math - Núñez - 2")).get_data(as_text=True)
+    assert 'data-testid="teachers"' in body and "Primary teacher" in body
+    assert 'data-testid="roster"' not in body and "<table" not in body
+
+
+def test_a_student_with_no_classes_is_told_what_happens(flow, sandbox):
+    for section in seed.section_ids_for(seed.MATEO_ID):
+        sandbox.mutate("remove_student", section_id=section, user_id=seed.MATEO_ID)
+    body = login(flow, "mateo").text
+    assert cards(body) == {}
+    empty = text_of(body.split('data-testid="empty-state"', 1)[1].split("</div>", 1)[0])
+    assert "No classes yet" in empty and "next time you log in" in empty
+
+
+def test_very_long_utf8_names_are_shown_whole_and_wrap(flow):
+    body = login(flow, "siobhan").text
+    name = seed.PERSONAS["siobhan"].name
+    assert f'data-testid="identity-name">{html.escape(name)}<' in body
+    css = (STATIC / "app.css").read_text()
+    assert re.search(r"\.identity-name\s*\{[^}]*overflow-wrap:\s*anywhere", css)
+    assert re.search(r"\.person\s*\{[^}]*overflow-wrap:\s*anywhere", css)
+
+
+# -- how Clever's values read -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grade", "label"),
+    [
+        ("4", "Grade 4"),
+        ("04", "Grade 4"),
+        ("Kindergarten", "Kindergarten"),
+        ("PreKindergarten", "Pre-K"),
+        ("Ungraded", "Ungraded"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_grade_label(grade, label):
+    assert grade_label(grade) == label
+
+
+def test_subject_and_sort_labels():
+    assert subject_label("english/language arts") == "English/language arts"
+    assert subject_label(None) == ""
+    assert sort_name(User(first_name="Ana", last_name="Núñez")) == "Núñez, Ana"
+    assert sort_name(User(first_name="Cher", last_name="")) == "Cher"
