@@ -53,6 +53,7 @@ def test_first_login_links_an_existing_account_then_lands_on_the_dashboard(app, 
     with app.app_context():
         local = User(
             email=LOCAL_EMAIL,
+            login_email=LOCAL_EMAIL.lower(),
             first_name="Ana",
             last_name="Legacy",
             role="teacher",
