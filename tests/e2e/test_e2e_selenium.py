@@ -1,0 +1,75 @@
+"""Firefox ESR (Selenium + geckodriver) and WebKit, the engine of Safari (Selenium + WebKitGTK's
+WebKitWebDriver and MiniBrowser under Xvfb), against the app on a real port and the Clever
+sandbox over real HTTP: Portal launch → dashboard → class page → logout, for a student and for a
+teacher on their first login; a failed login's friendly page; axe on the dashboard and the
+error page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from clever.sandbox import seed
+
+from .axe import axe_selenium, format_violations, serious_or_critical
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["firefox", "webkit"])
+def browser(request):
+    """Each Selenium-driven engine in turn (the session-scoped drivers live in conftest)."""
+    return request.getfixturevalue(request.param)
+
+
+def portal_launch(browser, first_name: str) -> None:
+    browser.open(f"{browser.sandbox_url}/portal")
+    browser.click_button(f"Log in as {first_name}")
+    browser.wait_for_path(r"/portal$")
+    browser.click_link("Roster Room")
+
+
+def assert_accessible(browser, where: str) -> None:
+    bad = serious_or_critical(axe_selenium(browser.driver))
+    assert not bad, f"{where}: {format_violations(bad)}"
+
+
+@pytest.mark.parametrize("persona", ["mateo", "ana"])
+def test_portal_launch_dashboard_class_page_logout(browser, persona):
+    person = seed.PERSONAS[persona]
+    portal_launch(browser, person.name.split(" ")[0])
+    if person.role == "teacher":
+        browser.wait_for_path(r"/account/link$")
+        browser.click_button("No, I'm new here")
+    browser.wait_for_path(r"/dashboard$")
+    assert browser.text_of("[data-testid=identity-name]") == person.name
+    cards = browser.find_all("[data-testid=class-card]")
+    assert len(cards) == len(seed.section_ids_for(person.user_id))
+    if person.role == "student":
+        assert_accessible(browser, "student dashboard")
+
+    class_name = browser.text_of(".class-card .class-name a")
+    browser.click(".class-card .class-name a")
+    browser.wait_for_path(r"/classes/\d+$")
+    assert browser.text_of("h1") == class_name
+    assert browser.find_all("[data-testid=teachers] li")
+    if person.role == "teacher":
+        assert browser.find_all("[data-testid=roster] tbody tr")
+
+    browser.click_button("Log out")
+    browser.wait_for_path(r"/logged-out$")
+    assert browser.text_of("h1") == "You are logged out of Roster Room"
+
+
+def test_login_failure_shows_a_friendly_page(browser, sandbox):
+    sandbox.add_fault(path="/oauth/tokens", status=500)
+    browser.open("/login")
+    browser.click_link("Log in with Clever")
+    browser.click_button("Log in as Mateo")
+    browser.find("[data-testid=login-error]")
+    assert browser.text_of("h1") == "Clever isn't answering right now"
+    assert re.fullmatch(r"[0-9A-F]{8}", browser.text_of("[data-testid=error-reference]"))
+    assert any(link.text == "Try again" for link in browser.find_all("a.button"))
+    assert not browser.find_all("[data-testid=identity-name]")
+    assert_accessible(browser, "login error page")
