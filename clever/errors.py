@@ -139,7 +139,10 @@ def init_error_pages(app: Flask) -> None:
         title, message = titles.get(
             error.code or 500, ("Something went wrong", error.description or "Please try again.")
         )
-        return render_http_error(error.code or 500, title, message)
+        headers = {}
+        if error.code == 429 and getattr(error, "retry_after", None):
+            headers["Retry-After"] = str(error.retry_after)
+        return render_http_error(error.code or 500, title, message, headers)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

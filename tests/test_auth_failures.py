@@ -102,3 +102,15 @@ def test_user_with_no_usable_role(flow, client, caplog, app):
 def test_bad_state_twice(flow, client, caplog):
     page = flow.go("/auth/clever/callback?code=abc&state=stale.2")
     assert_friendly(page, 400, "bad_state", caplog)
+
+
+def test_a_flood_of_oauth_requests_from_one_address_is_slowed_down(client, monkeypatch):
+    from clever.views import auth
+
+    monkeypatch.setattr(auth, "OAUTH_REQUESTS_PER_MINUTE", 3)
+    statuses = [client.get("/auth/clever/login").status_code for _ in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    limited = client.get("/auth/clever/callback?code=x")
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "Slow down" in limited.get_data(as_text=True)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.exceptions import TooManyRequests
 
 from clever import accounts, oauth
 from clever.api import CleverAPIError
@@ -27,6 +28,22 @@ API_FAILURES = {
     "rate_limited": "clever_unavailable",
     "bad_response": "clever_bad_response",
 }
+
+
+# Per client IP, over the OAuth start and callback together. Generous, because a whole school
+# can sit behind one address at 8 a.m.; it exists to stop floods of token exchanges.
+OAUTH_REQUESTS_PER_MINUTE = 600
+
+
+@bp.before_request
+def limit_oauth_requests():
+    if request.endpoint in {"auth.clever_login", "auth.callback"}:
+        retry_after = oauth.over_rate_limit(
+            request.remote_addr or "unknown", OAUTH_REQUESTS_PER_MINUTE
+        )
+        if retry_after:
+            raise TooManyRequests(retry_after=retry_after)
+    return None
 
 
 @bp.get("/login")
