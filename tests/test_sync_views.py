@@ -289,3 +289,19 @@ def test_sync_views_require_login(client, method, path, expected):
     assert response.status_code == expected
     if expected == 302:
         assert response.headers["Location"].endswith("/login")
+
+
+def test_an_expired_clever_token_asks_for_a_fresh_login(flow, app, sandbox):
+    flow.portal_launch("mateo")
+    sandbox.add_fault(path="/v3.0/users/*/sections", status=401)
+    assert flow.client.post("/sync", headers={"Accept": "application/json"}).status_code == 202
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        state = flow.client.get("/sync/status").json
+        if state["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert state["status"] == "failed"
+    assert state["run"]["error"].startswith("clever_unauthorized")
+    page = flow.client.get("/dashboard").get_data(as_text=True)
+    assert "Log in with Clever again" in page
