@@ -24,7 +24,9 @@ def create_app(config: dict | None = None) -> Flask:
         redis_url = apply_settings(app, config or {})
     except ConfigError as error:
         print(f"error: Refusing to start: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        # Under gunicorn, exit status 4 (its APP_LOAD_ERROR) stops the whole server instead of
+        # respawning workers that would refuse again.
+        raise SystemExit(4 if "gunicorn" in sys.modules else 2) from None
     init_logging(app)
     init_database(app)
     init_sessions(app, redis_url)

@@ -81,3 +81,23 @@ def test_production_start_without_secret_prints_one_line_and_exits_2(tmp_path):
         "error: Refusing to start: in production SECRET_KEY must be set to a real secret"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_stops_instead_of_respawning_refusing_workers():
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env.update({**PRODUCTION, "SECRET_KEY": ""})
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    result = subprocess.run(
+        [gunicorn, "--bind", "127.0.0.1:0", "app:create_app()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode != 0
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert refusals == [
+        "error: Refusing to start: in production SECRET_KEY must be set to a real secret"
+    ]
+    assert "Traceback" not in result.stderr
