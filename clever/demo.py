@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 from clever.config import DEMO_SANDBOX_URL
+from clever.embedded_redis import die_with_parent
 
 APP_PORT = 5000
 SANDBOX_PORT = 5001
@@ -72,6 +73,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    die_with_parent()
     try:
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], env=env, check=True
@@ -79,13 +81,16 @@ def main() -> int:
         seed_local_account(env)
         children.append(
             subprocess.Popen(
-                [sys.executable, "-m", "clever.sandbox", "--port", str(SANDBOX_PORT)], env=env
+                [sys.executable, "-m", "clever.sandbox", "--port", str(SANDBOX_PORT)],
+                env=env,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet
             )
         )
         children.append(
             subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(APP_PORT)],
                 env=env,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet
             )
         )
         wait_for(f"http://localhost:{SANDBOX_PORT}/")

@@ -14,6 +14,20 @@ import time
 from pathlib import Path
 
 
+def die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the process that started it dies, however it dies.
+
+    The kernel ties this to the starting *thread*: start servers from a long-lived thread.
+    """
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def find_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
@@ -53,7 +67,11 @@ class RedisProcess:
             "--daemonize", "no",
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only async-signal-safe work inside
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
