@@ -16,6 +16,7 @@ from flask_session import Session
 from flask_session.redis import RedisSessionInterface
 
 SESSION_KEY_PREFIX = "session:"
+USER_SESSIONS_PREFIX = "user-sessions:"  # a set of each user's live session ids
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 # Endpoints that must work without a session store (health reporting, static files).
 STORELESS_ENDPOINTS = {"health.healthz", "static"}
@@ -134,8 +135,26 @@ def begin_session(user, **values) -> None:
     session["last_seen"] = now
     session.update(values)
     current_app.session_interface.regenerate(session)
+    index = USER_SESSIONS_PREFIX + str(user.id)
+    pipe = get_redis().pipeline()
+    pipe.sadd(index, session.sid)
+    pipe.expire(index, int(ABSOLUTE_LIFETIME.total_seconds()) + 3600)
+    pipe.execute()
+
+
+def end_other_sessions(user_id: int) -> None:
+    """Log ``user_id`` out everywhere else (after their account changed hands, say)."""
+    redis = get_redis()
+    index = USER_SESSIONS_PREFIX + str(user_id)
+    current = getattr(session, "sid", None)
+    others = [sid.decode() for sid in redis.smembers(index) if sid.decode() != current]
+    if others:
+        redis.delete(*(SESSION_KEY_PREFIX + sid for sid in others))
+        redis.srem(index, *others)
 
 
 def end_session() -> None:
+    if current_user.is_authenticated and getattr(session, "sid", None):
+        get_redis().srem(USER_SESSIONS_PREFIX + str(current_user.id), session.sid)
     logout_user()
     session.clear()  # an empty, modified session is deleted from Redis and its cookie expired

@@ -518,3 +518,20 @@ def test_a_failed_merge_leaves_both_accounts_as_they_were(app, client, sandbox, 
     assert set(references_to(app, local_id).values()) == {0}
     assert get_user(app, local_id).clever_id is None
     assert user_by_clever_id(app, "ana").id == provisioned.id
+
+
+def test_linking_signs_the_local_account_out_everywhere_else(app, client, sandbox):
+    local_id = make_local_account(app)
+    elsewhere = app.test_client()  # e.g. the teacher's old laptop, still signed in
+    assert (
+        elsewhere.post(
+            "/login", data={"email": LOCAL_EMAIL, "password": LOCAL_PASSWORD}
+        ).status_code
+        == 302
+    )
+    assert session_user_id(elsewhere) == str(local_id)
+    first_login(client, sandbox, "ana")
+    assert link(client).status_code == 302
+    assert session_user_id(client) == str(local_id)
+    assert elsewhere.get("/dashboard").status_code == 302
+    assert session_user_id(elsewhere) is None

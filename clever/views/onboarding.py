@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length
 from clever import accounts
 from clever.accounts import LINK_OFFER_KEY, LinkError
 from clever.local_accounts import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, TooManyAttempts
-from clever.sessions import begin_session
+from clever.sessions import begin_session, end_other_sessions
 from clever.views.local import (
     BAD_CREDENTIALS,
     EmailAddress,
@@ -171,6 +171,8 @@ def link_account():
         status, message = LINK_ERRORS[error.reason]
         return render_link(form, status, message)
     # The person is now the kept account: a fresh session for it (the old one dies in Redis).
+    # Whoever else was signed in to the local account is signed out: it now answers to Clever.
+    end_other_sessions(kept.id)
     begin_session(kept)
     flash("Your Clever login is now linked to your existing Roster Room account.", "success")
     return redirect(accounts.next_url_after_link_offer(kept))
