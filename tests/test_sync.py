@@ -6,12 +6,21 @@ The helpers at the top are shared with test_sync_faults.py and test_sync_views.p
 
 from __future__ import annotations
 
-import json
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event
+from sync_helpers import (
+    HOMEROOM_ID,
+    ROBOTICS_ID,
+    SEED,
+    STUDY_ID,
+    api_requests,
+    count_writes,
+    dump_roster,
+    ensure_user,
+    remove_four_of_six,
+    run_sync,
+    section_row,
+    user_row,
+)
 
 from clever import sync
 from clever.sandbox import seed
@@ -25,105 +34,7 @@ from models import (
     TeacherSectionPreference,
     User,
     db,
-    utcnow,
 )
-
-_SEED = seed.build()
-
-
-def seed_section(prefix: str) -> str:
-    """The Clever id of the seeded section whose name starts with ``prefix``."""
-    (found,) = [sid for sid, s in _SEED.sections.items() if s["name"].startswith(prefix)]
-    return found
-
-
-HOMEROOM_ID = seed_section("Homeroom 4B")  # Ana only, 25 students
-ROBOTICS_ID = seed_section("Robotics Club")  # Devon primary, Ana co-teacher
-STUDY_ID = seed_section("Independent Study")  # Ana only, 6 students
-
-
-def ensure_user(persona: str) -> User:
-    """The app's row for a persona, as a login would have made it (call in an app context)."""
-    p = seed.PERSONAS[persona]
-    user = db.session.scalar(db.select(User).filter_by(clever_id=p.user_id))
-    if user is None:
-        first, _, last = p.name.partition(" ")
-        user = User(
-            clever_id=p.user_id,
-            first_name=first,
-            last_name=last,
-            role="student" if p.role == "student" else "teacher",
-            clever_roles=",".join(p.roles),
-            authorized_by=p.authorized_by,
-            last_login_at=utcnow(),
-        )
-        db.session.add(user)
-        db.session.commit()
-    return user
-
-
-def run_sync(app, sandbox, persona: str, **kwargs: Any) -> dict[str, Any]:
-    """Sync a persona directly through the service, as the login does; the run as a dict."""
-    with app.app_context():
-        user = ensure_user(persona)
-        api = sync.make_api(sandbox.issue_token(persona))
-        run = sync.sync_user(user, api, trigger="login", **kwargs)
-        result = sync.run_as_dict(run)
-        result["held_changes"] = json.loads(run.held_changes) if run.held_changes else None
-        return result
-
-
-def user_id_of(app, persona: str) -> int:
-    with app.app_context():
-        return ensure_user(persona).id
-
-
-def dump_roster(app) -> dict[str, list[tuple]]:
-    """Every row of every table but sync_runs: "the database is unchanged" means equal dumps."""
-    with app.app_context():
-        out = {}
-        for table in db.metadata.sorted_tables:
-            if table.name == "sync_runs":
-                continue
-            query = table.select().order_by(*table.primary_key.columns)
-            out[table.name] = [tuple(row) for row in db.session.execute(query)]
-        return out
-
-
-@contextmanager
-def count_writes(app):
-    """INSERT/UPDATE/DELETE statements (and rows) the database sees inside the block."""
-    writes: list[tuple[str, str, int]] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        words = statement.split()
-        verb = words[0].upper()
-        if verb in {"INSERT", "UPDATE", "DELETE"}:
-            table = words[1] if verb == "UPDATE" else words[2]
-            writes.append((verb, table, cursor.rowcount))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "after_cursor_execute", listener)
-    try:
-        yield writes
-    finally:
-        event.remove(engine, "after_cursor_execute", listener)
-
-
-def section_row(clever_id: str) -> Section:
-    return db.session.scalar(db.select(Section).filter_by(clever_id=clever_id))
-
-
-def user_row(clever_id: str) -> User:
-    return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
-
-
-def api_requests(sandbox, prefix: str = "/v3.0/") -> list[dict]:
-    return sandbox.requests_log(kind="api", path_prefix=prefix)
-
-
-# -- what is read ---------------------------------------------------------------------------------
 
 
 def test_a_teacher_with_no_sections(app, sandbox):
@@ -228,7 +139,7 @@ def test_utf8_names_are_stored_intact(app, sandbox):
         assert user_row(seed.DEVON_ID).last_name == "O'Hara"
         assert user_row(seed.PREFIX + "a5d003").last_name == "Adébáyọ̀"
         assert section_row(seed.BIG_SECTION_ID).name == "Grade 4 Math - Núñez - 2"
-        assert section_row(STUDY_ID).name == _SEED.sections[STUDY_ID]["name"]
+        assert section_row(STUDY_ID).name == SEED.sections[STUDY_ID]["name"]
         assert section_row(ROBOTICS_ID).name == "Robotics Club (Ñandú team)"
 
 
@@ -405,13 +316,6 @@ def test_a_login_sync_is_skipped_while_another_sync_runs(app, sandbox):
 # -- the mass-change guard ---------------------------------------------------------------------
 
 
-def remove_four_of_six(sandbox) -> list[str]:
-    removed = seed.student_ids_in(STUDY_ID)[:4]
-    for student in removed:
-        sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=student)
-    return removed
-
-
 def test_a_big_shrink_is_held_then_applied_when_confirmed(app, sandbox):
     run_sync(app, sandbox, "ana")
     remove_four_of_six(sandbox)
@@ -421,7 +325,7 @@ def test_a_big_shrink_is_held_then_applied_when_confirmed(app, sandbox):
     assert run["status"] == "held"
     assert dump_roster(app) == before, "a held sync applies nothing at all"
     (change,) = run["held_changes"]["sections"]
-    assert change["name"] == _SEED.sections[STUDY_ID]["name"]
+    assert change["name"] == SEED.sections[STUDY_ID]["name"]
     assert (change["active_students"], change["would_archive"], change["would_add"]) == (6, 4, 0)
     with app.app_context():
         ana = ensure_user("ana")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from test_sync import HOMEROOM_ID, dump_roster, ensure_user, run_sync, user_id_of
+from sync_helpers import HOMEROOM_ID, dump_roster, ensure_user, run_sync, user_id_of
 
 from clever import sync
 from clever.sandbox import seed

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from test_sync import STUDY_ID, ensure_user, remove_four_of_six, user_id_of
+from sync_helpers import STUDY_ID, ensure_user, remove_four_of_six, user_id_of
 
 from clever import sync
 from clever.sandbox import seed

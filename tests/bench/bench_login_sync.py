@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from test_sync import count_writes, ensure_user
+from sync_helpers import count_writes, ensure_user
 
 from clever import sync
 from clever.sandbox import seed

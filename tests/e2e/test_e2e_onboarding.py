@@ -5,7 +5,6 @@ browser picks the persona on the sandbox's simulated Clever login page."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,28 +12,11 @@ from clever.local_accounts import hash_password
 from models import User, db
 
 from .axe import axe_playwright, format_violations, serious_or_critical
-from .browsers import need, playwright_chromium
 
 pytestmark = pytest.mark.browser
 
 LOCAL_EMAIL = "ana.legacy@example.org"
 LOCAL_PASSWORD = "roster-room-demo"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    need("chromium")
-    with playwright_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(chromium, live_url):
-    context = chromium.new_context(base_url=live_url)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    yield page
-    context.close()
 
 
 def assert_accessible(page, where: str) -> None:

@@ -1,0 +1,123 @@
+"""Helpers shared by the sync tests and the benchmark: seeded ids, running a sync against the
+sandbox, dumping the roster, counting writes."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from clever import sync
+from clever.sandbox import seed
+from models import (
+    Section,
+    User,
+    db,
+    utcnow,
+)
+
+SEED = seed.build()
+
+
+def seed_section(prefix: str) -> str:
+    """The Clever id of the seeded section whose name starts with ``prefix``."""
+    (found,) = [sid for sid, s in SEED.sections.items() if s["name"].startswith(prefix)]
+    return found
+
+
+HOMEROOM_ID = seed_section("Homeroom 4B")  # Ana only, 25 students
+ROBOTICS_ID = seed_section("Robotics Club")  # Devon primary, Ana co-teacher
+STUDY_ID = seed_section("Independent Study")  # Ana only, 6 students
+
+
+def ensure_user(persona: str) -> User:
+    """The app's row for a persona, as a login would have made it (call in an app context)."""
+    p = seed.PERSONAS[persona]
+    user = db.session.scalar(db.select(User).filter_by(clever_id=p.user_id))
+    if user is None:
+        first, _, last = p.name.partition(" ")
+        user = User(
+            clever_id=p.user_id,
+            first_name=first,
+            last_name=last,
+            role="student" if p.role == "student" else "teacher",
+            clever_roles=",".join(p.roles),
+            authorized_by=p.authorized_by,
+            last_login_at=utcnow(),
+        )
+        db.session.add(user)
+        db.session.commit()
+    return user
+
+
+def run_sync(app, sandbox, persona: str, **kwargs: Any) -> dict[str, Any]:
+    """Sync a persona directly through the service, as the login does; the run as a dict."""
+    with app.app_context():
+        user = ensure_user(persona)
+        api = sync.make_api(sandbox.issue_token(persona))
+        run = sync.sync_user(user, api, trigger="login", **kwargs)
+        result = sync.run_as_dict(run)
+        result["held_changes"] = json.loads(run.held_changes) if run.held_changes else None
+        return result
+
+
+def user_id_of(app, persona: str) -> int:
+    with app.app_context():
+        return ensure_user(persona).id
+
+
+def dump_roster(app) -> dict[str, list[tuple]]:
+    """Every row of every table but sync_runs: "the database is unchanged" means equal dumps."""
+    with app.app_context():
+        out = {}
+        for table in db.metadata.sorted_tables:
+            if table.name == "sync_runs":
+                continue
+            query = table.select().order_by(*table.primary_key.columns)
+            out[table.name] = [tuple(row) for row in db.session.execute(query)]
+        return out
+
+
+@contextmanager
+def count_writes(app):
+    """INSERT/UPDATE/DELETE statements (and rows) the database sees inside the block."""
+    writes: list[tuple[str, str, int]] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        verb = words[0].upper()
+        if verb in {"INSERT", "UPDATE", "DELETE"}:
+            table = words[1] if verb == "UPDATE" else words[2]
+            writes.append((verb, table, cursor.rowcount))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", listener)
+    try:
+        yield writes
+    finally:
+        event.remove(engine, "after_cursor_execute", listener)
+
+
+def section_row(clever_id: str) -> Section:
+    return db.session.scalar(db.select(Section).filter_by(clever_id=clever_id))
+
+
+def user_row(clever_id: str) -> User:
+    return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
+
+
+def api_requests(sandbox, prefix: str = "/v3.0/") -> list[dict]:
+    return sandbox.requests_log(kind="api", path_prefix=prefix)
+
+
+# -- what is read ---------------------------------------------------------------------------------
+
+
+def remove_four_of_six(sandbox) -> list[str]:
+    removed = seed.student_ids_in(STUDY_ID)[:4]
+    for student in removed:
+        sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=student)
+    return removed
