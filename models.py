@@ -48,6 +48,25 @@ Timestamp = DateTime(timezone=True)
 
 ROLE_TEACHER = "teacher"
 ROLE_STUDENT = "student"
+# Clever roles that get the teacher experience: staff and district admins too (architecture
+# section 5, step 6). A section member holding one of them is a teacher of it.
+TEACHER_LIKE_ROLES = ("teacher", "staff", "district_admin")
+
+
+def clip(model: type, column: str, value: object) -> str | None:
+    """``value`` as stripped text cut to ``model.column``'s length, or None when empty.
+
+    Clever sets no maximum length. PostgreSQL raises on an over-long VARCHAR while SQLite
+    ignores the length: cut here, so both databases store the same thing and an over-long name
+    cannot fail a login or a sync in production only.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    limit = getattr(model.__table__.c[column].type, "length", None)
+    if limit is not None:
+        text = text[:limit]
+    return text or None
 
 
 class District(db.Model):

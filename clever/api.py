@@ -25,6 +25,8 @@ from urllib.parse import SplitResult, quote, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from clever.config import TUNABLES
+
 log = logging.getLogger("clever.api")
 
 # Clever documents 500/502/503 as "back off and retry"; 504 is the same from a proxy. Other 5xx
@@ -144,12 +146,12 @@ class CleverAPI:
         base_url: str,
         access_token: str,
         *,
-        timeout: tuple[float, float] = (3.05, 10.0),
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-        requests_per_minute: int = 1200,
-        max_rate_limit_wait: float = 60.0,
+        timeout: tuple[float, float] = TUNABLES["CLEVER_HTTP_TIMEOUT"],
+        max_retries: int = TUNABLES["CLEVER_MAX_RETRIES"],
+        backoff: float = TUNABLES["CLEVER_RETRY_BACKOFF"],
+        max_backoff: float = TUNABLES["CLEVER_MAX_BACKOFF"],
+        requests_per_minute: int = TUNABLES["CLEVER_REQUESTS_PER_MINUTE"],
+        max_rate_limit_wait: float = TUNABLES["CLEVER_MAX_RATE_LIMIT_WAIT"],
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -273,13 +275,6 @@ class CleverAPI:
         """The token owner: id, type, authorized_by and (not for Library users) district."""
         return _object_data(self.get("/v3.0/me"), "/v3.0/me")
 
-    def userinfo(self) -> dict[str, Any]:
-        """The OIDC-style profile at /userinfo (a flat object, no "data" envelope)."""
-        document = self.get("/userinfo")
-        if not _is_id(document.get("sub")):
-            raise CleverAPIError("bad_response", None, "/userinfo", "sub missing")
-        return document
-
     def user(self, user_id: str) -> dict[str, Any]:
         path = f"/v3.0/users/{_segment(user_id)}"
         data = _object_data(self.get(path), path)
@@ -291,10 +286,6 @@ class CleverAPI:
 
     def user_sections(self, user_id: str) -> list[dict[str, Any]]:
         return self.get_all(f"/v3.0/users/{_segment(user_id)}/sections")
-
-    def section(self, section_id: str) -> dict[str, Any]:
-        path = f"/v3.0/sections/{_segment(section_id)}"
-        return _object_data(self.get(path), path)
 
     def section_users(self, section_id: str, role: str) -> list[dict[str, Any]]:
         if role not in SECTION_ROLES:

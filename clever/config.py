@@ -35,6 +35,33 @@ ENV_NAMES = (
 )
 
 
+DEFAULT_IDLE_MINUTES = 30
+
+# Operational knobs, each with its one default here. The code reads them from ``app.config``;
+# tests and deployments override them through ``create_app(config)``.
+TUNABLES: dict[str, object] = {
+    # Every request to Clever: (connect, read) timeouts in seconds.
+    "CLEVER_HTTP_TIMEOUT": (3.05, 10.0),
+    # Retries of a timeout, a dropped connection or a 5xx, with jittered exponential backoff.
+    "CLEVER_MAX_RETRIES": 3,
+    "CLEVER_RETRY_BACKOFF": 0.5,
+    "CLEVER_MAX_BACKOFF": 8.0,
+    # Clever allows 1200 requests a minute per token; the client stays under it by itself.
+    "CLEVER_REQUESTS_PER_MINUTE": 1200,
+    # The longest a 429 is waited out before the call fails (a login cannot wait a minute).
+    "CLEVER_MAX_RATE_LIMIT_WAIT": 30.0,
+    # Requests in flight at once while reading one roster.
+    "SYNC_CONCURRENCY": 8,
+    # Redis lock of one user's sync: no second sync of the same user meanwhile.
+    "SYNC_LOCK_SECONDS": 300,
+    # Threads per app that send a login's first roster read beside /users/{id}.
+    "LOGIN_PREFETCH_WORKERS": 4,
+    # Per client address, over the OAuth start and callback together. Generous, because a whole
+    # school can sit behind one address at 8 a.m.; it exists to stop floods of token exchanges.
+    "OAUTH_REQUESTS_PER_MINUTE": 600,
+}
+
+
 class ConfigError(Exception):
     """Raised when the configuration cannot be used; the message is one line for humans."""
 
@@ -71,66 +98,12 @@ def derive_fernet_key(secret_key: str) -> str:
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings from the environment; raise ConfigError for an unsafe production setup."""
     env = dict(os.environ if environ is None else environ)
-    app_env = env.get("APP_ENV", "development").strip() or "development"
-    if app_env not in {"development", "test", "production"}:
-        raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
+    app_env = read_app_env(env)
     production = app_env == "production"
-
-    secret_key = env.get("SECRET_KEY", "")
-    if production and secret_key.strip().lower() in DEFAULT_SECRET_KEYS:
-        raise ConfigError("in production SECRET_KEY must be set to a real secret")
-    if production and len(secret_key) < 32:
-        raise ConfigError("in production SECRET_KEY must be at least 32 characters")
-    if not secret_key:
-        secret_key = secrets.token_urlsafe(48)
-
-    sandbox = env.get("CLEVER_SANDBOX_URL", DEMO_SANDBOX_URL).rstrip("/")
-    client_id = env.get("CLEVER_CLIENT_ID") or ("" if production else DEMO_CLIENT_ID)
-    client_secret = env.get("CLEVER_CLIENT_SECRET") or ("" if production else DEMO_CLIENT_SECRET)
-    redirect_uris = split_uris(env.get("CLEVER_REDIRECT_URI", "")) or (
-        () if production else (DEMO_REDIRECT_URI,)
-    )
-    oauth_base = env.get("CLEVER_OAUTH_BASE_URL") or (
-        "https://clever.com" if production else sandbox
-    )
-    api_base = env.get("CLEVER_API_BASE_URL") or (
-        "https://api.clever.com" if production else sandbox
-    )
-    token_key = env.get("TOKEN_ENCRYPTION_KEY", "")
-
+    secret_key = read_secret_key(env, production)
+    client_id, client_secret, redirect_uris, oauth_base, api_base = read_clever(env, production)
     if production:
-        if not client_id:
-            raise ConfigError("in production CLEVER_CLIENT_ID must be set")
-        if not client_secret or client_secret == DEMO_CLIENT_SECRET:
-            raise ConfigError("in production CLEVER_CLIENT_SECRET must be set to your app's secret")
-        if not redirect_uris:
-            raise ConfigError("in production CLEVER_REDIRECT_URI must be set")
-        if any(not uri.startswith("https://") for uri in redirect_uris):
-            raise ConfigError("in production CLEVER_REDIRECT_URI must use https")
-        if not token_key:
-            raise ConfigError("in production TOKEN_ENCRYPTION_KEY must be set")
-        if not env.get("REDIS_URL"):
-            raise ConfigError("in production REDIS_URL must be set")
-    if token_key:
-        try:
-            if len(base64.urlsafe_b64decode(token_key.encode())) != 32:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(
-                "TOKEN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
-            ) from None
-    else:
-        token_key = derive_fernet_key(secret_key)
-
-    try:
-        idle = int(env.get("SESSION_IDLE_MINUTES", "30"))
-        if idle < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(
-            "SESSION_IDLE_MINUTES must be a whole number of minutes, 1 or more"
-        ) from None
-
+        check_production(env, client_id, client_secret, redirect_uris)
     return Settings(
         app_env=app_env,
         secret_key=secret_key,
@@ -141,9 +114,96 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redirect_uris=redirect_uris,
         oauth_base_url=oauth_base.rstrip("/"),
         api_base_url=api_base.rstrip("/"),
-        token_encryption_key=token_key,
-        session_idle_minutes=idle,
+        token_encryption_key=read_token_key(env, secret_key),
+        session_idle_minutes=read_idle_minutes(env),
     )
+
+
+def read_app_env(env: dict[str, str]) -> str:
+    app_env = env.get("APP_ENV", "development").strip() or "development"
+    if app_env not in {"development", "test", "production"}:
+        raise ConfigError(f"APP_ENV must be development, test or production, not {app_env!r}")
+    return app_env
+
+
+def read_secret_key(env: dict[str, str], production: bool) -> str:
+    """The configured key; in development a random one per run when unset."""
+    secret_key = env.get("SECRET_KEY", "")
+    if production and secret_key.strip().lower() in DEFAULT_SECRET_KEYS:
+        raise ConfigError("in production SECRET_KEY must be set to a real secret")
+    if production and len(secret_key) < 32:
+        raise ConfigError("in production SECRET_KEY must be at least 32 characters")
+    return secret_key or secrets.token_urlsafe(48)
+
+
+def read_clever(
+    env: dict[str, str], production: bool
+) -> tuple[str, str, tuple[str, ...], str, str]:
+    """Client id, secret, redirect URIs and base URLs: the sandbox's outside production."""
+    sandbox = env.get("CLEVER_SANDBOX_URL", DEMO_SANDBOX_URL).rstrip("/")
+    demo = not production
+    client_id = env.get("CLEVER_CLIENT_ID") or (DEMO_CLIENT_ID if demo else "")
+    client_secret = env.get("CLEVER_CLIENT_SECRET") or (DEMO_CLIENT_SECRET if demo else "")
+    redirect_uris = split_uris(env.get("CLEVER_REDIRECT_URI", "")) or (
+        (DEMO_REDIRECT_URI,) if demo else ()
+    )
+    oauth_base = env.get("CLEVER_OAUTH_BASE_URL") or (sandbox if demo else "https://clever.com")
+    api_base = env.get("CLEVER_API_BASE_URL") or (sandbox if demo else "https://api.clever.com")
+    return client_id, client_secret, redirect_uris, oauth_base, api_base
+
+
+def check_production(
+    env: dict[str, str], client_id: str, client_secret: str, redirect_uris: tuple[str, ...]
+) -> None:
+    """What production refuses to start without (the token key is checked when read)."""
+    if not client_id:
+        raise ConfigError("in production CLEVER_CLIENT_ID must be set")
+    if not client_secret or client_secret == DEMO_CLIENT_SECRET:
+        raise ConfigError("in production CLEVER_CLIENT_SECRET must be set to your app's secret")
+    if not redirect_uris:
+        raise ConfigError("in production CLEVER_REDIRECT_URI must be set")
+    if any(not uri.startswith("https://") for uri in redirect_uris):
+        raise ConfigError("in production CLEVER_REDIRECT_URI must use https")
+    if not env.get("TOKEN_ENCRYPTION_KEY"):
+        raise ConfigError("in production TOKEN_ENCRYPTION_KEY must be set")
+    if not env.get("REDIS_URL"):
+        raise ConfigError("in production REDIS_URL must be set")
+
+
+def read_token_key(env: dict[str, str], secret_key: str) -> str:
+    """A Fernet key: the configured one, or (outside production) one derived from SECRET_KEY."""
+    token_key = env.get("TOKEN_ENCRYPTION_KEY", "")
+    if not token_key:
+        return derive_fernet_key(secret_key)
+    try:
+        if len(base64.urlsafe_b64decode(token_key.encode())) != 32:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            "TOKEN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None
+    return token_key
+
+
+def read_idle_minutes(env: dict[str, str]) -> int:
+    try:
+        idle = int(env.get("SESSION_IDLE_MINUTES", str(DEFAULT_IDLE_MINUTES)))
+        if idle < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            "SESSION_IDLE_MINUTES must be a whole number of minutes, 1 or more"
+        ) from None
+    return idle
+
+
+def database_uri(settings: Settings, instance_path: str) -> str:
+    """SQLAlchemy's URI: SQLite in ``instance/`` by default; PostgreSQL through psycopg 3."""
+    url = settings.database_url or "sqlite:///" + os.path.join(instance_path, "roster-room.sqlite")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def apply_settings(app, overrides: dict) -> str | None:
@@ -155,17 +215,10 @@ def apply_settings(app, overrides: dict) -> str | None:
     environ = dict(os.environ)
     environ.update({k: str(v) for k, v in overrides.items() if k in ENV_NAMES and v is not None})
     settings = load_settings(environ)
-    database_url = settings.database_url or "sqlite:///" + os.path.join(
-        app.instance_path, "roster-room.sqlite"
-    )
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     app.config.update(
         APP_ENV=settings.app_env,
         SECRET_KEY=settings.secret_key,
-        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_DATABASE_URI=database_uri(settings, app.instance_path),
         REDIS_URL=settings.redis_url,
         CLEVER_CLIENT_ID=settings.client_id,
         CLEVER_CLIENT_SECRET=settings.client_secret,
@@ -175,12 +228,8 @@ def apply_settings(app, overrides: dict) -> str | None:
         CLEVER_API_BASE_URL=settings.api_base_url,
         TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
-        CLEVER_HTTP_TIMEOUT=(3.05, 10.0),
-        CLEVER_MAX_RETRIES=3,
-        CLEVER_RETRY_BACKOFF=0.5,
-        CLEVER_MAX_RATE_LIMIT_WAIT=30.0,
-        SYNC_CONCURRENCY=8,
         TESTING=settings.app_env == "test",
     )
+    app.config.update(TUNABLES)
     app.config.update({k: v for k, v in overrides.items() if k not in ENV_NAMES})
     return settings.redis_url

@@ -308,26 +308,26 @@ def test_429_waits_until_rate_limit_reset_then_succeeds(requests_mock, client, c
 def test_429_pauses_every_caller_of_the_token(requests_mock, clock):
     reset = int(clock.now) + 10
     requests_mock.get(ME_URL, [ok({}, 429, {"X-RateLimit-Reset": str(reset)}), ok(ME_DOC)])
-    section_sent_at: list[float] = []
+    school_sent_at: list[float] = []
 
-    def section(request, context):
+    def school(request, context):
         context.headers.update(JSON)
-        section_sent_at.append(clock.time())
+        school_sent_at.append(clock.time())
         return {"data": {"id": "S"}}
 
-    requests_mock.get(f"{BASE}/v3.0/sections/S", json=section)
+    requests_mock.get(f"{BASE}/v3.0/schools/S", json=school)
 
     def sleep(seconds: float) -> None:
         # While the first caller waits out the 429, another caller (as another worker thread
         # would) must wait for the reset too instead of spending a request on another 429.
-        if not section_sent_at and len(clock.sleeps) == 0:
+        if not school_sent_at and len(clock.sleeps) == 0:
             clock.sleep(0)
-            client.section("S")
+            client.school("S")
         clock.sleep(seconds)
 
     client = CleverAPI(BASE, TOKEN, sleep=sleep, clock=clock.time)
     client.me()
-    assert section_sent_at and section_sent_at[0] >= reset
+    assert school_sent_at and school_sent_at[0] >= reset
     assert client.calls == 3
 
 
@@ -415,9 +415,9 @@ def test_json_content_type_variants_are_accepted(requests_mock, client):
     [{}, {"data": None}, {"data": {}}, {"data": {"id": ""}}, {"data": {"id": 7}}, {"data": []}],
 )
 def test_single_object_without_id_is_a_bad_response(requests_mock, client, doc):
-    requests_mock.get(f"{BASE}/v3.0/sections/S", **ok(doc))
+    requests_mock.get(f"{BASE}/v3.0/schools/S", **ok(doc))
     with pytest.raises(CleverAPIError, match="data.id") as info:
-        client.section("S")
+        client.school("S")
     assert info.value.kind == "bad_response"
 
 
@@ -457,14 +457,6 @@ def test_me_tolerates_a_missing_district(requests_mock, client):
 def test_user_returns_the_data_object(requests_mock, client):
     requests_mock.get(f"{BASE}/v3.0/users/{TEACHER_ID}", **ok(user_doc()))
     assert client.user(TEACHER_ID)["roles"] == {"teacher": {}}
-
-
-def test_userinfo_is_at_the_root_and_has_no_envelope(requests_mock, client):
-    requests_mock.get(f"{BASE}/userinfo", **ok({"sub": TEACHER_ID, "user_type": "teacher"}))
-    assert client.userinfo()["sub"] == TEACHER_ID
-    requests_mock.get(f"{BASE}/userinfo", **ok({"user_type": "teacher"}))
-    with pytest.raises(CleverAPIError, match="sub"):
-        client.userinfo()
 
 
 def test_school_and_district(requests_mock, client):
@@ -549,7 +541,7 @@ def test_ids_cannot_add_path_segments(requests_mock, client):
     client.user("a/../b?x")
     assert requests_mock.last_request.path_url == "/v3.0/users/a%2F..%2Fb%3Fx"
     with pytest.raises(ValueError):
-        client.section("..")
+        client.school("..")
     with pytest.raises(ValueError):
         client.section_users("S", "staff")
 
@@ -558,11 +550,11 @@ def test_token_and_personal_data_never_appear_in_errors_or_logs(requests_mock, c
     caplog.set_level(logging.DEBUG)
     requests_mock.get(f"{BASE}/v3.0/users/{TEACHER_ID}", **ok(user_doc()))
     requests_mock.get(ME_URL, [{"status_code": 500}, {"exc": requests.exceptions.ReadTimeout}])
-    requests_mock.get(f"{BASE}/v3.0/sections/S", status_code=401, text=f"bad token {TOKEN}")
+    requests_mock.get(f"{BASE}/v3.0/schools/S", status_code=401, text=f"bad token {TOKEN}")
 
     client.user(TEACHER_ID)
     errors = []
-    for call in (lambda: client.me(), lambda: client.section("S")):
+    for call in (lambda: client.me(), lambda: client.school("S")):
         with pytest.raises(CleverAPIError) as info:
             call()
         errors.append(info.value)
