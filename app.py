@@ -10,6 +10,7 @@ from clever.config import ConfigError, apply_settings
 
 
 def create_app(config: dict | None = None) -> Flask:
+    from clever import login
     from clever.database import init_database
     from clever.errors import init_error_pages
     from clever.extensions import csrf
@@ -31,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_database(app)
     init_sessions(app, redis_url)
     init_login(app)
+    login.init_app(app)
     csrf.init_app(app)
     register_blueprints(app)
     init_error_pages(app)

@@ -14,20 +14,23 @@ from clever.local_accounts import authenticate, looks_like_email
 from models import (
     ROLE_STUDENT,
     ROLE_TEACHER,
+    TEACHER_LIKE_ROLES,
     CleverToken,
     Enrollment,
     SectionTeacher,
     SyncRun,
     TeacherSectionPreference,
     User,
+    clip,
     db,
     utcnow,
 )
 
 log = logging.getLogger("clever.accounts")
 
-# Staff and district admins get the teacher experience (architecture section 5, step 6).
-TEACHER_LIKE_ROLES = ("teacher", "staff", "district_admin")
+
+class NoUsableRole(Exception):
+    """The Clever user is not a teacher, student, staff member or district admin."""
 
 
 def role_from_clever(roles: dict) -> str | None:
@@ -48,22 +51,16 @@ def find_by_clever_id(clever_id: str) -> User | None:
     return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
 
 
-def clip(value: str | None, limit: int = 300) -> str | None:
-    """Clever sets no maximum length; PostgreSQL enforces ours, SQLite would not. Clip alike."""
-    value = (value or "").strip()
-    return value[:limit] or None
-
-
 def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
     """Create or update the user behind a Clever login. Returns (user, first_login).
 
-    Raises ValueError("no_usable_role") for a Clever user who is not a teacher, student, staff
-    member or district admin.
+    Raises NoUsableRole for a Clever user who is not a teacher, student, staff member or
+    district admin.
     """
     roles = clever_user.get("roles") or {}
     role = role_from_clever(roles)
     if role is None:
-        raise ValueError("no_usable_role")
+        raise NoUsableRole()
     try:
         return apply_clever_profile(me, clever_user, roles, role)
     except IntegrityError:
@@ -80,15 +77,15 @@ def apply_clever_profile(me: dict, clever_user: dict, roles: dict, role: str) ->
         db.session.add(user)
     # A roster import may have created the row before this person ever logged in.
     created = user.last_login_at is None
-    user.first_name = clip(name.get("first")) or ""
-    user.middle_name = clip(name.get("middle"))
-    user.last_name = clip(name.get("last")) or ""
-    email = clip(clever_user.get("email"), 320)
+    user.first_name = clip(User, "first_name", name.get("first")) or ""
+    user.middle_name = clip(User, "middle_name", name.get("middle"))
+    user.last_name = clip(User, "last_name", name.get("last")) or ""
+    email = clip(User, "email", clever_user.get("email"))
     user.email = email if email and "@" in email else None
     user.role = role
-    user.clever_roles = ",".join(sorted(roles))[:200]
-    user.grade = clip(grade_from_clever(roles), 40)
-    user.authorized_by = clip(me.get("authorized_by"), 40)
+    user.clever_roles = clip(User, "clever_roles", ",".join(sorted(roles))) or ""
+    user.grade = clip(User, "grade", grade_from_clever(roles))
+    user.authorized_by = clip(User, "authorized_by", me.get("authorized_by"))
     user.last_login_at = utcnow()
     db.session.commit()
     return user, created

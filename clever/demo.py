@@ -19,6 +19,13 @@ APP_PORT = 5000
 SANDBOX_PORT = 5001
 DEMO_LOCAL_EMAIL = "ana.legacy@example.org"
 DEMO_LOCAL_PASSWORD = "roster-room-demo"
+READY = (
+    "\n  Roster Room demo is running:\n"
+    f"    app      http://localhost:{APP_PORT}  (click “Try the free demo”)\n"
+    f"    sandbox  http://localhost:{SANDBOX_PORT}  (simulated Clever: Portal, Library)\n"
+    f"    local account for the link demo: {DEMO_LOCAL_EMAIL} / {DEMO_LOCAL_PASSWORD}\n"
+    "  Press Ctrl-C to stop.\n"
+)
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
@@ -44,12 +51,25 @@ def seed_local_account(env: dict) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
 
-def main() -> int:
+def demo_environment() -> dict:
     env = dict(os.environ)
     env.setdefault("APP_ENV", "development")
     env.setdefault("CLEVER_OAUTH_BASE_URL", DEMO_SANDBOX_URL)
     env.setdefault("CLEVER_API_BASE_URL", DEMO_SANDBOX_URL)
     env.setdefault("SECRET_KEY", "demo-" + os.urandom(24).hex())
+    return env
+
+
+def start_child(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet
+    )
+
+
+def main() -> int:
+    env = demo_environment()
     children: list[subprocess.Popen] = []
     redis_server = None
     if not env.get("REDIS_URL"):
@@ -75,34 +95,14 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     die_with_parent()
     try:
-        subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], env=env, check=True
-        )
+        flask_app = ["-m", "flask", "--app", "app"]
+        subprocess.run([sys.executable, *flask_app, "db", "upgrade"], env=env, check=True)
         seed_local_account(env)
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "clever.sandbox", "--port", str(SANDBOX_PORT)],
-                env=env,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet
-            )
-        )
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(APP_PORT)],
-                env=env,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet
-            )
-        )
+        children.append(start_child(["-m", "clever.sandbox", "--port", str(SANDBOX_PORT)], env))
+        children.append(start_child([*flask_app, "run", "--port", str(APP_PORT)], env))
         wait_for(f"http://localhost:{SANDBOX_PORT}/")
         wait_for(f"http://localhost:{APP_PORT}/healthz")
-        print(
-            "\n  Roster Room demo is running:\n"
-            f"    app      http://localhost:{APP_PORT}  (click “Try the free demo”)\n"
-            f"    sandbox  http://localhost:{SANDBOX_PORT}  (simulated Clever: Portal, Library)\n"
-            f"    local account for the link demo: {DEMO_LOCAL_EMAIL} / {DEMO_LOCAL_PASSWORD}\n"
-            "  Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print(READY, flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("error: a demo process exited; stopping", file=sys.stderr)

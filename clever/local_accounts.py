@@ -1,5 +1,6 @@
 """Local email + password accounts, for teachers who used Roster Room before their school used
-Clever: sign-up, password checks and the Redis counters that rate-limit guessing.
+Clever: sign-up and password checks (the counters that rate-limit guessing are in
+``clever.ratelimit``).
 
 Passwords are hashed with Werkzeug's scrypt and compared in constant time. An unknown email still
 costs one scrypt check, so response times don't reveal which emails have accounts, and every
@@ -9,18 +10,14 @@ failure reads the same ("Email or password is incorrect").
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
 import re
 import secrets
-from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from clever.sessions import get_redis
+from clever import ratelimit
 from models import ROLE_TEACHER, User, db, utcnow
 
 log = logging.getLogger("clever.local_accounts")
@@ -31,12 +28,6 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 200
 MAX_EMAIL_LENGTH = 320
 
-# Failed password checks allowed per 15-minute window, per account email and per client IP.
-# The per-IP limit is higher because a school shares one address between many teachers.
-FAILURE_WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_IP = 20
-
 # Deliberately loose: one "@", something on both sides, a dot in the domain, no spaces.
 # Deliverability is the teacher's business; we only catch typos like a missing "@".
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -44,13 +35,6 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 class EmailTaken(Exception):
     """Sign-up with an email that already has a local account (compared case-insensitively)."""
-
-
-@dataclass
-class TooManyAttempts(Exception):
-    """Too many failed password checks; ``retry_after`` is in seconds."""
-
-    retry_after: int
 
 
 def normalise_email(email: str) -> str:
@@ -92,73 +76,15 @@ def verify_password(user: User | None, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
 
 
-# -- rate limiting ------------------------------------------------------------------------------
-
-
-def _email_key(email: str) -> str:
-    # Keyed hash: Redis never holds the address, and a dump can't be reversed with a word list.
-    secret = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(secret, normalise_email(email).encode(), hashlib.sha256).hexdigest()
-    return f"ratelimit:password:email:{digest[:40]}"
-
-
-def _ip_key(ip: str) -> str:
-    return f"ratelimit:password:ip:{ip}"
-
-
-def check_attempts_allowed(email: str | None, ip: str) -> None:
-    """Raise TooManyAttempts when the email or the IP used up its failures.
-
-    Runs before any password check. A Redis error propagates (the error pages answer 503), so
-    the limiter fails closed: no password is checked while we can't count.
-    """
-    redis = get_redis()
-    limits = [(_ip_key(ip), MAX_FAILURES_PER_IP, "ip")]
-    if email is not None:
-        limits.insert(0, (_email_key(email), MAX_FAILURES_PER_EMAIL, "email"))
-    counts = redis.mget([key for key, _, _ in limits])
-    for (key, limit, scope), count in zip(limits, counts, strict=True):
-        if count is not None and int(count) >= limit:
-            ttl = redis.ttl(key)
-            log.warning("password attempts rate limited scope=%s", scope)
-            raise TooManyAttempts(retry_after=ttl if ttl and ttl > 0 else FAILURE_WINDOW_SECONDS)
-
-
-def check_ip_allowed(ip: str) -> None:
-    check_attempts_allowed(None, ip)
-
-
-def record_failure(email: str, ip: str) -> None:
-    pipe = get_redis().pipeline()
-    for key in (_email_key(email), _ip_key(ip)):
-        # The window starts at the first failure (NX), so retrying doesn't extend it.
-        pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
-        pipe.incr(key)
-    pipe.execute()
-
-
-def record_ip_failure(ip: str) -> None:
-    """Count a probe that isn't a password check (sign-up with a taken email) against the IP."""
-    pipe = get_redis().pipeline()
-    pipe.set(_ip_key(ip), 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
-    pipe.incr(_ip_key(ip))
-    pipe.execute()
-
-
-def clear_email_failures(email: str) -> None:
-    # Only the account's counter: resetting the IP counter on success would let someone with
-    # their own account interleave good logins to keep guessing others' passwords.
-    get_redis().delete(_email_key(email))
-
-
 def authenticate(email: str, password: str, ip: str) -> User | None:
     """The local account proven by ``email`` + ``password``, or None. Raises TooManyAttempts."""
-    check_attempts_allowed(email, ip)
+    account = normalise_email(email)
+    ratelimit.check_attempts_allowed(account, ip)
     user = find_local_account(email)
     if verify_password(user, password):
-        clear_email_failures(email)
+        ratelimit.clear_email_failures(account)
         return user
-    record_failure(email, ip)
+    ratelimit.record_failure(account, ip)
     return None
 
 

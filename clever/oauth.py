@@ -165,14 +165,3 @@ def is_pending_state(state: str) -> bool:
 def forget_state(state: str | None) -> None:
     if state and state in session.get(PENDING_KEY, {}):
         session[PENDING_KEY] = {k: v for k, v in session[PENDING_KEY].items() if k != state}
-
-
-def over_rate_limit(client: str, per_minute: int) -> int | None:
-    """Count one request from ``client``; seconds to wait when it is over ``per_minute``."""
-    window = int(time.time() // 60)
-    key = f"ratelimit:oauth:{client}:{window}"
-    pipe = get_redis().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 120)
-    count, _ = pipe.execute()
-    return 60 - int(time.time() % 60) or 1 if count > per_minute else None

@@ -10,10 +10,13 @@ import time
 from datetime import timedelta
 
 import redis
-from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_session import Session
 from flask_session.redis import RedisSessionInterface
+
+from clever.negotiate import wants_json
+from clever.tokens import delete_token
 
 SESSION_KEY_PREFIX = "session:"
 USER_SESSIONS_PREFIX = "user-sessions:"  # a set of each user's live session ids
@@ -117,8 +120,7 @@ def enforce_session_age():
         session["last_seen"] = now
         return None
     end_session()
-    g.session_ended = reason
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/sync/"):
+    if wants_json():
         return {"error": "session_ended", "reason": reason}, 401
     return redirect(url_for("auth.logged_out", reason=reason))
 
@@ -140,6 +142,14 @@ def begin_session(user, **values) -> None:
     pipe.sadd(index, session.sid)
     pipe.expire(index, int(ABSOLUTE_LIFETIME.total_seconds()) + 3600)
     pipe.execute()
+
+
+def switch_person(user) -> None:
+    """Log ``user`` in on this device. Whoever was signed in here before is signed out entirely,
+    their Clever token included: classroom devices are shared."""
+    if current_user.is_authenticated and current_user.id != user.id:
+        delete_token(current_user.id)
+    begin_session(user)
 
 
 def end_other_sessions(user_id: int) -> None:

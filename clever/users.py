@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, redirect, url_for
 
 from clever.extensions import login_manager
+from clever.negotiate import wants_json_refusal
 from models import User, db
 
 
@@ -20,6 +21,6 @@ def init_login(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized():
-        if request.path.startswith("/sync") or request.accept_mimetypes.best == "application/json":
+        if wants_json_refusal():
             return {"error": "login_required"}, 401
         return redirect(url_for("auth.login_page"))

@@ -35,8 +35,9 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def sandbox():
+    from sandbox_server import SandboxServer
+
     from clever.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-    from clever.sandbox.testing import SandboxServer
 
     server = SandboxServer(
         client_id=DEMO_CLIENT_ID,

@@ -13,6 +13,7 @@ from clever import sync
 from clever.sandbox import seed
 from models import (
     Section,
+    SyncRun,
     User,
     db,
     utcnow,
@@ -53,14 +54,29 @@ def ensure_user(persona: str) -> User:
 
 
 def run_sync(app, sandbox, persona: str, **kwargs: Any) -> dict[str, Any]:
-    """Sync a persona directly through the service, as the login does; the run as a dict."""
+    """Sync a persona directly through the service, as the login does; the recorded run as a
+    dict (checked against the outcome sync_user returned)."""
     with app.app_context():
         user = ensure_user(persona)
         api = sync.make_api(sandbox.issue_token(persona))
-        run = sync.sync_user(user, api, trigger="login", **kwargs)
+        outcome = sync.sync_user(user, api, trigger="login", **kwargs)
+        assert outcome is not None and outcome.run_id is not None, outcome
+        run = db.session.get(SyncRun, outcome.run_id)
+        assert_outcome_of(outcome, run)
         result = sync.run_as_dict(run)
         result["held_changes"] = json.loads(run.held_changes) if run.held_changes else None
         return result
+
+
+def assert_outcome_of(outcome: sync.SyncOutcome, run: SyncRun) -> None:
+    """The outcome sync_user returned says what its recorded run says."""
+    assert (outcome.status, outcome.run_id, outcome.error) == (run.status, run.id, run.error)
+    assert (outcome.failed, outcome.held) == (run.status == "failed", run.status == "held")
+    assert not outcome.skipped
+    counts = ("sections_total", "added", "updated", "archived", "restored", "api_calls")
+    assert [getattr(outcome, name) for name in (*counts, "duration_ms")] == [
+        getattr(run, name) for name in (*counts, "duration_ms")
+    ]
 
 
 def user_id_of(app, persona: str) -> int:

@@ -104,10 +104,8 @@ def test_bad_state_twice(flow, client, caplog):
     assert_friendly(page, 400, "bad_state", caplog)
 
 
-def test_a_flood_of_oauth_requests_from_one_address_is_slowed_down(client, monkeypatch):
-    from clever.views import auth
-
-    monkeypatch.setattr(auth, "OAUTH_REQUESTS_PER_MINUTE", 3)
+def test_a_flood_of_oauth_requests_from_one_address_is_slowed_down(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "OAUTH_REQUESTS_PER_MINUTE", 3)
     statuses = [client.get("/auth/clever/login").status_code for _ in range(4)]
     assert statuses == [302, 302, 302, 429]
     limited = client.get("/auth/clever/callback?code=x")

@@ -101,3 +101,26 @@ def test_gunicorn_stops_instead_of_respawning_refusing_workers():
         "error: Refusing to start: in production SECRET_KEY must be set to a real secret"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_every_tunable_has_one_default_that_the_api_client_shares():
+    import inspect
+
+    from clever.api import CleverAPI
+    from clever.config import TUNABLES
+
+    defaults = inspect.signature(CleverAPI).parameters
+    assert defaults["max_rate_limit_wait"].default == TUNABLES["CLEVER_MAX_RATE_LIMIT_WAIT"]
+    assert defaults["max_retries"].default == TUNABLES["CLEVER_MAX_RETRIES"]
+    assert defaults["timeout"].default == TUNABLES["CLEVER_HTTP_TIMEOUT"]
+
+
+def test_the_app_reads_tunables_and_an_override_wins(app_config):
+    from app import create_app
+    from clever.config import TUNABLES
+
+    app = create_app({**app_config, "SYNC_CONCURRENCY": 2})
+    assert app.config["SYNC_CONCURRENCY"] == 2
+    for key, value in TUNABLES.items():
+        if key != "SYNC_CONCURRENCY":
+            assert app.config[key] == value, key

@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlalchemy import func
 
-from clever import local_accounts
+from clever import local_accounts, ratelimit
 from clever.local_accounts import ensure_local_account, hash_password
 from models import User, db
 
@@ -295,7 +295,7 @@ def test_the_limiter_fails_closed_when_redis_is_down(app, client, monkeypatch):
         def __getattr__(self, name):
             raise redis.ConnectionError("down")
 
-    monkeypatch.setattr(local_accounts, "get_redis", lambda: DownRedis())
+    monkeypatch.setattr(ratelimit, "get_redis", lambda: DownRedis())
 
     response = log_in(client)
 

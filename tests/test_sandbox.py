@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from markupsafe import escape as html_escape
+from sandbox_server import SandboxServer, short_hash
 
 from clever.config import DEMO_CLIENT_ID, DEMO_REDIRECT_URI
 from clever.sandbox import seed
-from clever.sandbox.testing import SandboxServer, short_hash
 
 PRIMARY = DEMO_REDIRECT_URI
 SECONDARY = "https://app.example.org/auth/clever/callback"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openapi_check as openapi
 import pytest
 import requests
 import yaml
+from sandbox_server import SandboxServer
 
-from clever.sandbox import openapi, seed
-from clever.sandbox.testing import SandboxServer
+from clever.sandbox import seed
 
 SHARED_SPEC = Path("/work/shared/clever/openapi-v3.0.yml")
 

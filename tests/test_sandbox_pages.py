@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from e2e.axe import axe_playwright, format_violations, serious_or_critical
 from e2e.browsers import need, playwright_chromium
+from sandbox_server import SandboxServer
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from clever.config import DEMO_CLIENT_ID
 from clever.sandbox import seed
-from clever.sandbox.testing import SandboxServer
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 import time
 
 from clever.sessions import SESSION_KEY_PREFIX, begin_session
-from models import User, db
+from models import User, db, utcnow
 
 
 def session_cookie(response) -> str:
@@ -91,3 +91,31 @@ def test_idle_sessions_end_on_the_server(app, redis_client):
     page = client.get("/logged-out?reason=idle")
     assert "inactive" in page.get_data(as_text=True)
     assert client.get("/dashboard").status_code == 302
+
+
+def test_an_idle_session_polling_progress_gets_json_and_a_page_gets_a_redirect(app, redis_client):
+    """One rule (clever.negotiate): JSON-only endpoints and Accept: JSON callers get 401 JSON."""
+    make_login_route(app)
+    client = app.test_client()
+    with app.app_context():
+        user = User(clever_id="c-2", first_name="B", role="teacher", onboarded_at=utcnow())
+        user.contact_email = "b@example.org"
+        user.school_name = "School"
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+
+    def idle_request(path: str, **headers: str):
+        client.get(f"/_test/login/{user_id}")
+        with client.session_transaction() as sess:
+            sess["last_seen"] = time.time() - 31 * 60
+        return client.get(path, headers=headers)
+
+    polled = idle_request("/sync/status")
+    assert polled.status_code == 401
+    assert polled.json == {"error": "session_ended", "reason": "idle"}
+    fetched = idle_request("/dashboard", Accept="application/json")
+    assert fetched.status_code == 401 and fetched.json["reason"] == "idle"
+    page = idle_request("/sync/history")
+    assert page.status_code == 302
+    assert page.headers["Location"].endswith("/logged-out?reason=idle")

@@ -7,6 +7,7 @@ The helpers at the top are shared with test_sync_faults.py and test_sync_views.p
 from __future__ import annotations
 
 import pytest
+import redis
 from sync_helpers import (
     HOMEROOM_ID,
     ROBOTICS_ID,
@@ -22,7 +23,7 @@ from sync_helpers import (
     user_row,
 )
 
-from clever import sync
+from clever import roster, sync
 from clever.sandbox import seed
 from models import (
     District,
@@ -43,7 +44,7 @@ def test_a_teacher_with_no_sections(app, sandbox):
     assert run["sections_total"] == 0 and run["added"] == 0
     with app.app_context():
         zoe = ensure_user("zoe")
-        assert sync.classes_for_teacher(zoe) == []
+        assert roster.classes_for_teacher(zoe) == []
         assert db.session.scalar(db.select(db.func.count(Section.id))) == 0
         # Her school and district were filled in even so.
         assert zoe.school.name == "Birch Middle" and zoe.district.name == "Maple Grove USD"
@@ -61,10 +62,10 @@ def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbo
     assert "starting_after" in big[-1]["query"]
     with app.app_context():
         ana = ensure_user("ana")
-        classes = sync.classes_for_teacher(ana)
+        classes = roster.classes_for_teacher(ana)
         assert len(classes) == 13
         big_section = section_row(seed.BIG_SECTION_ID)
-        students = sync.section_students(big_section)
+        students = roster.section_students(big_section)
         assert len(students) == 135
         assert {s.clever_id for s in students} == set(seed.student_ids_in(seed.BIG_SECTION_ID))
         assert all(s.role == "student" for s in students)
@@ -85,22 +86,22 @@ def test_co_teachers_are_seen_from_both_teachers(app, sandbox):
     assert run_sync(app, sandbox, "devon")["status"] == "ok"
     with app.app_context():
         ana, devon = ensure_user("ana"), ensure_user("devon")
-        shared = {s.clever_id for s in sync.classes_for_teacher(ana)} & {
-            s.clever_id for s in sync.classes_for_teacher(devon)
+        shared = {s.clever_id for s in roster.classes_for_teacher(ana)} & {
+            s.clever_id for s in roster.classes_for_teacher(devon)
         }
         co_taught = [
             s for s in seed.section_ids_for(seed.ANA_ID) if s in seed.section_ids_for(seed.DEVON_ID)
         ]
         assert shared == set(co_taught)
         assert len(shared) == 3
-        assert len(sync.classes_for_teacher(devon)) == 4
+        assert len(roster.classes_for_teacher(devon)) == 4
         math = section_row(seed.BIG_SECTION_ID)
-        assert [(u.clever_id, p) for u, p in sync.section_teachers(math)] == [
+        assert [(u.clever_id, p) for u, p in roster.section_teachers(math)] == [
             (seed.ANA_ID, True),
             (seed.DEVON_ID, False),
         ]
         robotics = section_row(ROBOTICS_ID)
-        assert sync.section_teachers(robotics)[0] == (devon, True)
+        assert roster.section_teachers(robotics)[0] == (devon, True)
         # One row per person and per class, whoever synced first.
         devons = db.select(db.func.count(User.id)).filter_by(clever_id=seed.DEVON_ID)
         assert db.session.scalar(devons) == 1
@@ -116,15 +117,15 @@ def test_a_student_with_several_teachers_reads_only_teachers(app, sandbox):
     assert member_calls and all(r["query"].get("role") == "teacher" for r in member_calls)
     with app.app_context():
         mateo = ensure_user("mateo")
-        classes = sync.classes_for_student(mateo)
+        classes = roster.classes_for_student(mateo)
         assert len(classes) == 4
-        teachers = {u.clever_id for c in classes for u, _ in sync.section_teachers(c)}
+        teachers = {u.clever_id for c in classes for u, _ in roster.section_teachers(c)}
         assert len(teachers) >= 3
         # No classmates: the only student in the database is Mateo himself.
         assert db.session.scalars(db.select(User.clever_id).filter_by(role="student")).all() == [
             seed.MATEO_ID
         ]
-        assert all(sync.section_students(c) == [mateo] for c in classes)
+        assert all(roster.section_students(c) == [mateo] for c in classes)
 
 
 def test_utf8_names_are_stored_intact(app, sandbox):
@@ -198,8 +199,8 @@ def test_a_section_that_disappears_and_comes_back_keeps_its_row(app, sandbox):
         homeroom = section_row(HOMEROOM_ID)
         assert homeroom.id == homeroom_id and homeroom.archived_at is not None
         ana = ensure_user("ana")
-        assert homeroom not in sync.classes_for_teacher(ana, include_unselected=True)
-        assert not sync.can_view_section(ana, homeroom)
+        assert homeroom not in roster.classes_for_teacher(ana, include_unselected=True)
+        assert not roster.can_view_section(ana, homeroom)
         # Archived, never deleted: the roster is still there for when it returns.
         assert (
             db.session.scalar(
@@ -213,8 +214,8 @@ def test_a_section_that_disappears_and_comes_back_keeps_its_row(app, sandbox):
     with app.app_context():
         homeroom = section_row(HOMEROOM_ID)
         assert homeroom.id == homeroom_id and homeroom.archived_at is None
-        assert homeroom in sync.classes_for_teacher(ensure_user("ana"))
-        assert len(sync.section_students(homeroom)) == 25
+        assert homeroom in roster.classes_for_teacher(ensure_user("ana"))
+        assert len(roster.section_students(homeroom)) == 25
 
 
 def test_a_removed_student_is_archived_and_restored_on_return(app, sandbox):
@@ -230,7 +231,7 @@ def test_a_removed_student_is_archived_and_restored_on_return(app, sandbox):
         )
         row_id = row.id
         assert row.archived_at is not None
-        assert len(sync.section_students(homeroom)) == 24
+        assert len(roster.section_students(homeroom)) == 24
     sandbox.mutate("add_student", section_id=HOMEROOM_ID, user_id=student)
     run = run_sync(app, sandbox, "ana")
     assert run["restored"] == 1 and run["added"] == 0
@@ -268,7 +269,7 @@ def test_the_library_teacher_sees_reduced_students_and_no_district(app, sandbox)
     with app.app_context():
         teacher = ensure_user("library")
         assert teacher.district_id is None and teacher.school_id is None
-        classes = sync.classes_for_teacher(teacher)
+        classes = roster.classes_for_teacher(teacher)
         assert len(classes) == 3
         amara = user_row(seed.LIBRARY_STUDENT_ID)
         assert (amara.first_name, amara.last_name) == ("Amara", "O")
@@ -279,12 +280,12 @@ def test_class_selection_hides_and_stops_fetching_unselected_classes(app, sandbo
     with app.app_context():
         ana = ensure_user("ana")
         big = section_row(seed.BIG_SECTION_ID)
-        keep = [s.id for s in sync.classes_for_teacher(ana) if s.id != big.id]
-        assert sync.save_class_selection(ana, keep) == []
-        assert big not in sync.classes_for_teacher(ana)
-        assert big in sync.classes_for_teacher(ana, include_unselected=True)
-        assert sync.can_view_section(ana, big)  # hidden by choice, still her class
-        selection = dict((s.id, chosen) for s, chosen in sync.class_selection(ana))
+        keep = [s.id for s in roster.classes_for_teacher(ana) if s.id != big.id]
+        assert roster.save_class_selection(ana, keep) == []
+        assert big not in roster.classes_for_teacher(ana)
+        assert big in roster.classes_for_teacher(ana, include_unselected=True)
+        assert roster.can_view_section(ana, big)  # hidden by choice, still her class
+        selection = dict((s.id, chosen) for s, chosen in roster.class_selection(ana))
         assert selection[big.id] is False and sum(selection.values()) == 12
     before = dump_roster(app)
     sandbox.clear_log()
@@ -296,8 +297,8 @@ def test_class_selection_hides_and_stops_fetching_unselected_classes(app, sandbo
     with app.app_context():
         ana = ensure_user("ana")
         big = section_row(seed.BIG_SECTION_ID)
-        assert sync.save_class_selection(ana, [big.id]) == [big]
-        assert sync.classes_for_teacher(ana) == [big]
+        assert roster.save_class_selection(ana, [big.id]) == [big]
+        assert roster.classes_for_teacher(ana) == [big]
 
 
 def test_a_login_sync_is_skipped_while_another_sync_runs(app, sandbox):
@@ -305,12 +306,34 @@ def test_a_login_sync_is_skipped_while_another_sync_runs(app, sandbox):
         user = ensure_user("ana")
         lock = sync.acquire_lock(user.id)
         try:
-            run = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
+            outcome = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
         finally:
             sync.release_lock(lock)
-        assert run.status == "skipped" and run.id is None
+        assert outcome.status == "skipped" and outcome.run_id is None
+        assert outcome.skipped and not outcome.failed and outcome.error == "sync_in_progress"
         assert db.session.scalar(db.select(db.func.count(SyncRun.id))) == 0
     assert api_requests(sandbox) == []
+
+
+def test_a_sync_is_skipped_when_redis_cannot_lock(app, sandbox, monkeypatch):
+    def redis_down(user_id):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(sync.runs, "acquire_lock", redis_down)
+    with app.app_context():
+        user = ensure_user("ana")
+        outcome = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
+        assert outcome == sync.SyncOutcome(sync.SyncStatus.SKIPPED, None, error="no_lock")
+        assert outcome.skipped and not outcome.failed
+        assert db.session.scalar(db.select(db.func.count(SyncRun.id))) == 0
+    assert api_requests(sandbox) == []
+
+
+def test_run_statuses_are_the_strings_stored_in_the_database():
+    assert [str(status) for status in sync.SyncStatus] == [
+        "running", "ok", "failed", "held", "confirmed", "dismissed", "superseded", "skipped"
+    ]  # fmt: skip
+    assert sync.SyncStatus.HELD == "held" and f"{sync.SyncStatus.OK}" == "ok"
 
 
 # -- the mass-change guard ---------------------------------------------------------------------
@@ -336,7 +359,7 @@ def test_a_big_shrink_is_held_then_applied_when_confirmed(app, sandbox):
     assert confirmed["status"] == "ok" and confirmed["archived"] == 4
     with app.app_context():
         study = section_row(STUDY_ID)
-        assert len(sync.section_students(study)) == 2
+        assert len(roster.section_students(study)) == 2
         assert section_row(HOMEROOM_ID).name == "Homeroom 4B (renamed)"
         # The answered run is no longer pending.
         assert sync.pending_held_run(ensure_user("ana")) is None
@@ -379,10 +402,10 @@ def test_who_may_view_a_class(app, sandbox):
     with app.app_context():
         ana, mateo, zoe = ensure_user("ana"), ensure_user("mateo"), ensure_user("zoe")
         math, robotics = section_row(seed.BIG_SECTION_ID), section_row(ROBOTICS_ID)
-        assert sync.can_view_section(ana, math) and sync.can_view_section(ana, robotics)
-        assert not sync.can_view_section(zoe, math)
-        assert sync.can_view_section(mateo, math)
-        assert not sync.can_view_section(mateo, robotics)
+        assert roster.can_view_section(ana, math) and roster.can_view_section(ana, robotics)
+        assert not roster.can_view_section(zoe, math)
+        assert roster.can_view_section(mateo, math)
+        assert not roster.can_view_section(mateo, robotics)
         history = sync.sync_history(ana)
         assert [r.status for r in history] == ["ok"] and sync.last_sync(ana).id == history[0].id
         assert sync.last_sync(zoe).sections_total == 0
@@ -409,7 +432,6 @@ def test_a_real_login_syncs(flow, app, persona):
         (run,) = sync.sync_history(user)
         assert (run.trigger, run.status) == ("login", "ok")
         assert run.api_calls > 0 and run.duration_ms is not None
-        classes = (
-            sync.classes_for_teacher(user) if user.is_teacher else sync.classes_for_student(user)
-        )
+        read = roster.classes_for_teacher if user.is_teacher else roster.classes_for_student
+        classes = read(user)
         assert len(classes) == (13 if persona == "ana" else 4)

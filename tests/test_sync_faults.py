@@ -173,7 +173,9 @@ def test_the_error_code_carries_no_personal_data_or_token(app, sandbox, synced):
     sandbox.add_fault(path=BIG_USERS, status=500, body={"message": "Ana Núñez " + token})
     with app.app_context():
         user = ensure_user("ana")
-        run = sync.sync_user(user, sync.make_api(token), "manual")
+        outcome = sync.sync_user(user, sync.make_api(token), "manual")
+        assert outcome.failed and outcome.error == "clever_server_error_500"
+        run = db.session.get(SyncRun, outcome.run_id)
         assert run.error == "clever_server_error_500"
         assert run.held_changes is None
 

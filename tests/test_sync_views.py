@@ -9,7 +9,7 @@ import time
 import pytest
 from sync_helpers import STUDY_ID, ensure_user, remove_four_of_six, user_id_of
 
-from clever import sync
+from clever import roster, sync
 from clever.sandbox import seed
 from clever.tokens import delete_token
 from models import Section, SyncRun, User, db, utcnow
@@ -161,7 +161,7 @@ def test_class_selection_changes_what_is_shown_and_fetched(flow, app, redis_clie
     with app.app_context():
         ana = ensure_user("ana")
         big = db.session.scalar(db.select(Section).filter_by(clever_id=seed.BIG_SECTION_ID))
-        keep = [s.id for s in sync.classes_for_teacher(ana) if s.id != big.id]
+        keep = [s.id for s in roster.classes_for_teacher(ana) if s.id != big.id]
         big_id = big.id
     response = client.post("/classes/selection", data={"section_ids": keep})
     assert response.status_code == 303
@@ -170,7 +170,7 @@ def test_class_selection_changes_what_is_shown_and_fetched(flow, app, redis_clie
     assert html.count('name="section_ids"') == 13  # the form still lists every class
     assert html.count(" checked>") == 12
     with app.app_context():
-        assert big_id not in [s.id for s in sync.classes_for_teacher(ensure_user("ana"))]
+        assert big_id not in [s.id for s in roster.classes_for_teacher(ensure_user("ana"))]
     sandbox.clear_log()
     client.post("/sync", headers=JSON)
     state = wait_until_idle(client, redis_client, user_id_of(app, "ana"))
@@ -196,7 +196,7 @@ def test_a_teacher_cannot_select_someone_elses_class(flow, app):
         flow.client.post("/classes/selection", data={"section_ids": [other_id]}).status_code == 303
     )
     with app.app_context():
-        assert sync.classes_for_teacher(ensure_user("zoe"), include_unselected=True) == []
+        assert roster.classes_for_teacher(ensure_user("zoe"), include_unselected=True) == []
 
 
 def test_a_student_cannot_choose_classes(flow, app, redis_client):
@@ -242,7 +242,7 @@ def test_held_sync_review_confirm_and_dismiss(flow, app, redis_client, sandbox):
     with app.app_context():
         assert db.session.get(SyncRun, run_id).status == "dismissed"
         study = db.session.scalar(db.select(Section).filter_by(clever_id=STUDY_ID))
-        assert len(sync.section_students(study)) == 6
+        assert len(roster.section_students(study)) == 6
     assert client.post(f"/sync/held/{run_id}/confirm", headers=JSON).status_code == 409
 
     # Held again on the next sync; this time the teacher confirms.
@@ -255,7 +255,7 @@ def test_held_sync_review_confirm_and_dismiss(flow, app, redis_client, sandbox):
     with app.app_context():
         assert db.session.get(SyncRun, run_id).status == "confirmed"
         study = db.session.scalar(db.select(Section).filter_by(clever_id=STUDY_ID))
-        assert len(sync.section_students(study)) == 2
+        assert len(roster.section_students(study)) == 2
 
 
 def test_someone_elses_held_sync_is_not_found(flow, app, sandbox):

@@ -9,8 +9,6 @@ from typing import Any
 
 from . import seed
 
-ROLE_NAMES = ("teacher", "student", "staff", "district_admin", "contact")
-
 
 class MutationError(ValueError):
     """A mutate op that names something that does not exist, or is malformed."""

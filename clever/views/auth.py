@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import TooManyRequests
 
-from clever import accounts, oauth
-from clever.api import CleverAPIError
+from clever import login, oauth, ratelimit
 from clever.errors import LoginFailure
 from clever.extensions import csrf
-from clever.sessions import begin_session, end_session
-from clever.sync import make_api, sync_user
-from clever.tokens import delete_token, store_token
+from clever.forms import LoginForm
+from clever.sessions import end_session
+from clever.sync import SyncOutcome
+from clever.tokens import delete_token
 
 bp = Blueprint("auth", __name__)
-
-# Shared by every login in this process: at most a few prefetches are ever in flight.
-prefetch = ThreadPoolExecutor(max_workers=4, thread_name_prefix="login-prefetch")
-
-API_FAILURES = {
-    "timeout": "clever_unavailable",
-    "connection": "clever_unavailable",
-    "server_error": "clever_unavailable",
-    "rate_limited": "clever_unavailable",
-    "bad_response": "clever_bad_response",
-}
-
-
-# Per client IP, over the OAuth start and callback together. Generous, because a whole school
-# can sit behind one address at 8 a.m.; it exists to stop floods of token exchanges.
-OAUTH_REQUESTS_PER_MINUTE = 600
 
 
 @bp.before_request
 def limit_oauth_requests():
     if request.endpoint in {"auth.clever_login", "auth.callback"}:
-        retry_after = oauth.over_rate_limit(
-            request.remote_addr or "unknown", OAUTH_REQUESTS_PER_MINUTE
-        )
+        retry_after = ratelimit.over_oauth_limit(ratelimit.client_address())
         if retry_after:
             raise TooManyRequests(retry_after=retry_after)
     return None
@@ -48,8 +28,6 @@ def limit_oauth_requests():
 
 @bp.get("/login")
 def login_page():
-    from clever.views.local import LoginForm
-
     return render_template("auth/login.html", form=LoginForm())
 
 
@@ -82,41 +60,26 @@ def callback():
         return redirect(oauth.start_authorization(attempt + 1))
     grant = oauth.exchange_code(code, state)
     try:
-        return complete_login(grant)
+        result = login.complete_login(grant)
     except LoginFailure:
         oauth.mark_code_failed(grant)
         raise
+    flash_sync_notice(result.sync)
+    return redirect(result.next_url)
 
 
-def complete_login(grant: oauth.CleverGrant):
-    api = make_api(grant.access_token)
-    try:
-        me = api.me()
-        # The roster's first read goes out beside /users/{id}: one round trip less to wait.
-        sections = prefetch.submit(api.user_sections, me["id"])
-        clever_user = api.user(me["id"])
-    except CleverAPIError as error:
-        raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
-    try:
-        user, created = accounts.provision_from_clever(me, clever_user)
-    except ValueError:
-        raise LoginFailure("no_usable_role", "clever user has no usable role") from None
-    if current_user.is_authenticated and current_user.id != user.id:
-        # Shared device: the previous person is logged out entirely, token included.
-        delete_token(current_user.id)
-    begin_session(user)
-    oauth.mark_code_done(grant, user.id)
-    store_token(user.id, grant.access_token)
-    run = sync_user(user, api, trigger="login", clever_user=clever_user, sections=sections)
-    if run is not None and run.status == "failed":
+def flash_sync_notice(outcome: SyncOutcome | None) -> None:
+    """The login goes on whatever the sync did; say so when the roster may be stale."""
+    if outcome is None:
+        return
+    if outcome.failed:
         flash(
             "We couldn't refresh your classes from Clever just now, so you're seeing the last "
             "roster we imported. Try “Sync now” in a minute.",
             "warning",
         )
-    elif run is not None and run.status == "skipped":
+    elif outcome.skipped:
         flash("A sync of your classes is already running; they'll update in a moment.", "info")
-    return redirect(accounts.next_url_after_login(user, created))
 
 
 @bp.post("/logout")

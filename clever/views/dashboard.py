@@ -1,7 +1,8 @@
 """The landing page, the dashboards (teacher and student) and the class page.
 
-Thin views over the service functions in clever.sync; the only queries here are the ones the
-cards need in bulk (student counts), so a teacher with many classes costs a fixed few queries.
+Thin views over clever.roster (classes and their people) and clever.sync (the last sync); the
+only queries here are the ones the cards need in bulk (student counts), so a teacher with many
+classes costs a fixed few queries.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
-from clever import sync
+from clever import roster, sync
 from models import Enrollment, Section, TeacherSectionPreference, User, db
 
 bp = Blueprint("dashboard", __name__)
@@ -51,7 +52,7 @@ def class_cards(sections: list[Section], *, with_counts: bool) -> list[ClassCard
     return [
         ClassCard(
             section=section,
-            teachers=sync.section_teachers(section),
+            teachers=roster.section_teachers(section),
             students=counts.get(section.id, 0) if with_counts else None,
         )
         for section in sections
@@ -82,8 +83,8 @@ def dashboard():
     them. Rosters come from Clever; the sync panel and class selection are the sync partials."""
     user = current_user._get_current_object()
     if user.is_teacher:
-        shown = sync.classes_for_teacher(user)
-        total = len(sync.classes_for_teacher(user, include_unselected=True))
+        shown = roster.classes_for_teacher(user)
+        total = len(roster.classes_for_teacher(user, include_unselected=True))
         return render_template(
             "dashboard/teacher.html",
             cards=class_cards(shown, with_counts=True),
@@ -92,7 +93,7 @@ def dashboard():
         )
     return render_template(
         "dashboard/student.html",
-        cards=class_cards(sync.classes_for_student(user), with_counts=False),
+        cards=class_cards(roster.classes_for_student(user), with_counts=False),
     )
 
 
@@ -103,14 +104,14 @@ def class_page(section_id: int):
     user = current_user._get_current_object()
     section = db.session.get(Section, section_id)
     # 404, not 403: whether a class exists is nobody's business but its own people's.
-    if section is None or not sync.can_view_section(user, section):
+    if section is None or not roster.can_view_section(user, section):
         abort(404)
     return render_template(
         "dashboard/class.html",
         section=section,
-        teachers=sync.section_teachers(section),
+        teachers=roster.section_teachers(section),
         # Students see who teaches the class, never their classmates (as in Clever's scopes).
-        students=sync.section_students(section) if user.is_teacher else None,
+        students=roster.section_students(section) if user.is_teacher else None,
         hidden=user.is_teacher and is_hidden_by(user, section),
         last=sync.last_sync(user),
     )

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
 
 from clever import accounts
 from clever.accounts import LINK_OFFER_KEY, LinkError
-from clever.local_accounts import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, TooManyAttempts
-from clever.sessions import begin_session, end_other_sessions
-from clever.views.local import (
+from clever.forms import (
     BAD_CREDENTIALS,
-    EmailAddress,
-    client_ip,
-    strip,
-    too_many_attempts,
+    DECLINE_PREFIX,
+    LinkForm,
+    decline_form,
+    onboarding_form,
 )
+from clever.negotiate import wants_json
+from clever.ratelimit import TooManyAttempts, client_address
+from clever.sessions import begin_session, end_other_sessions
 
 bp = Blueprint("onboarding", __name__)
 
@@ -42,65 +40,6 @@ LINK_TOO_MANY_ATTEMPTS = (
 # out, and what the page itself needs. Everything else is gated.
 UNGATED_ENDPOINTS = {"static", "health.healthz"}
 UNGATED_BLUEPRINTS = {"onboarding", "auth", "local"}
-DECLINE_PREFIX = "new"
-
-
-class LinkForm(FlaskForm):
-    email = EmailField(
-        "Email for your existing account",
-        filters=[strip],
-        validators=[
-            DataRequired("Enter the email of your existing account."),
-            EmailAddress(),
-            Length(max=MAX_EMAIL_LENGTH),
-        ],
-    )
-    password = PasswordField(
-        "Password for your existing account",
-        validators=[DataRequired("Enter its password."), Length(max=MAX_PASSWORD_LENGTH)],
-    )
-
-
-class DeclineForm(FlaskForm):
-    """ "No, I'm new": a one-button form beside LinkForm, prefixed so their ids don't clash."""
-
-    decline = HiddenField(default="yes")
-
-
-def decline_form() -> DeclineForm:
-    return DeclineForm(prefix=DECLINE_PREFIX)
-
-
-class OnboardingForm(FlaskForm):
-    contact_email = EmailField(
-        "Your email address",
-        filters=[strip],
-        validators=[
-            DataRequired("Enter an email address we can reach you at."),
-            EmailAddress(),
-            Length(max=MAX_EMAIL_LENGTH),
-        ],
-    )
-    school_name = StringField(
-        "Your school's name",
-        filters=[strip],
-        validators=[DataRequired("Enter the name of your school."), Length(max=300)],
-    )
-
-
-def onboarding_form(missing: list[str]) -> OnboardingForm:
-    """A form with only the missing fields, prefilled with whatever we already know."""
-    user = current_user
-    form = OnboardingForm(
-        data={
-            "contact_email": user.contact_email or user.email or "",
-            "school_name": user.school_name or "",
-        }
-    )
-    for name in ("contact_email", "school_name"):
-        if name not in missing:
-            delattr(form, name)
-    return form
 
 
 @bp.before_app_request
@@ -112,8 +51,7 @@ def require_onboarding():
         return None
     if not accounts.missing_onboarding_fields(current_user):
         return None
-    if request.path == "/sync/status" or request.accept_mimetypes.best == "application/json":
-        # Progress polling wants JSON, not an HTML page behind a redirect.
+    if wants_json():
         return {"error": "onboarding_required"}, 403
     return redirect(url_for("onboarding.onboarding"))
 
@@ -161,10 +99,12 @@ def link_account():
     if not form.validate_on_submit():
         return render_link(form, 400)
     try:
-        kept = accounts.link_clever_login(user, form.email.data, form.password.data, client_ip())
+        kept = accounts.link_clever_login(
+            user, form.email.data, form.password.data, client_address()
+        )
     except TooManyAttempts as limited:
-        message, headers = too_many_attempts(limited, LINK_TOO_MANY_ATTEMPTS)
-        return render_link(form, 429, message, headers)
+        message = LINK_TOO_MANY_ATTEMPTS.format(minutes=limited.wait_text)
+        return render_link(form, 429, message, limited.headers)
     except LinkError as error:
         if error.reason not in LINK_ERRORS:
             return redirect(accounts.next_url_after_link_offer(user, record=False))
@@ -185,7 +125,7 @@ def onboarding():
     missing = accounts.missing_onboarding_fields(user)
     if not missing:
         return redirect(url_for("dashboard.dashboard"))
-    form = onboarding_form(missing)
+    form = onboarding_form(user, missing)
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("onboarding/onboarding.html", form=form, missing=missing), status

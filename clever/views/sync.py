@@ -1,7 +1,8 @@
 """Sync now (with progress), sync history, held syncs, and class selection.
 
-Thin views over clever.sync. JSON for fetch callers (Accept: application/json), redirects with a
-flashed message for plain form posts, so every page works without JavaScript.
+Thin views over clever.sync, and clever.roster for the class selection. JSON for fetch callers
+(Accept: application/json), redirects with a flashed message for plain form posts, so every page
+works without JavaScript.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from clever import sync
+from clever import roster, sync
+from clever.negotiate import wants_json
 
 bp = Blueprint("sync", __name__)
 
@@ -31,10 +33,6 @@ CANNOT_START: dict[str, tuple[int, str, str]] = {
         "Your account isn't connected to Clever yet. Log in with Clever to import your classes.",
     ),
 }
-
-
-def wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json"
 
 
 def to_dashboard():
@@ -112,7 +110,7 @@ def held(run_id: int):
 def confirm_held(run_id: int):
     """Apply a held sync: sync again, allowing the held classes to shrink."""
     run = own_held_run(run_id)
-    if run.status != sync.HELD:
+    if run.status != sync.SyncStatus.HELD:
         return already_answered(run)
     result = sync.confirm_held(current_user, run)
     return started_response(result, "Applying the held changes from Clever…")
@@ -123,7 +121,7 @@ def confirm_held(run_id: int):
 def dismiss_held(run_id: int):
     """Keep the classes as they are; the held changes are not applied."""
     run = own_held_run(run_id)
-    if run.status != sync.HELD:
+    if run.status != sync.SyncStatus.HELD:
         return already_answered(run)
     sync.dismiss_held(run)
     if wants_json():
@@ -138,7 +136,7 @@ def save_selection():
     """Choose which classes are shown and synced; newly chosen ones are synced right away."""
     teacher_only()
     ids = {int(v) for v in request.form.getlist("section_ids") if v.isdigit()}
-    newly_selected = sync.save_class_selection(current_user, ids)
+    newly_selected = roster.save_class_selection(current_user, ids)
     if newly_selected and sync.start_background_sync(current_user) == "started":
         flash("Saved. Importing the classes you added from Clever…", "success")
     else:
@@ -164,7 +162,7 @@ def panel() -> dict[str, Any]:
 
 
 def class_selection() -> list:
-    return sync.class_selection(current_user) if current_user.is_teacher else []
+    return roster.class_selection(current_user) if current_user.is_teacher else []
 
 
 @bp.app_context_processor

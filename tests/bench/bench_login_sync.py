@@ -66,7 +66,7 @@ def test_first_login_of_the_twelve_section_teacher(flow, app, sandbox):
     with count_writes(app) as writes, app.app_context():
         user = ensure_user("ana")
         again = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "manual")
-        assert again.status == "ok"
+        assert again.status == "ok" and again.run_id is not None
 
     from_token = finished_at - token_at
 

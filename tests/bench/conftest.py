@@ -15,10 +15,10 @@ import time
 import pytest
 import requests
 from flows import PRIMARY_REDIRECT_URI
+from sandbox_server import SandboxServer
 
 from clever.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from clever.embedded_redis import free_port
-from clever.sandbox.testing import SandboxServer
 
 
 def pytest_collect_file(file_path, parent):

@@ -17,9 +17,8 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from clever.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI
-
-from .app import create_sandbox_app
-from .state import short_hash
+from clever.sandbox.app import create_sandbox_app
+from clever.sandbox.state import short_hash
 
 __all__ = ["SandboxServer", "short_hash"]
 

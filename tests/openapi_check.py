@@ -6,7 +6,7 @@ custom `datetime`/`date` formats. `strict=True` additionally forbids properties 
 not define (catches typos and leaked fields; Clever lists no `required` fields at all).
 
 /me and /userinfo are not in the Swagger file; their schemas below follow fixtures.md 3 and 4.
-Needs the dev extras (jsonschema, pyyaml); the sandbox itself never imports this module.
+Test-only: it needs the dev extras (jsonschema, pyyaml), which the sandbox never imports.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC_PATH = Path(__file__).with_name("spec") / "clever-v3.0.yml"
+SPEC_PATH = Path(__file__).parent.parent / "clever" / "sandbox" / "spec" / "clever-v3.0.yml"
 SPEC_URI = "urn:clever:api:v3.0"
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z")

@@ -1,0 +1,156 @@
+"""What the pages read about classes: a teacher's classes (and which of them they keep
+selected), a student's classes, a class's teachers and students, and who may see a class.
+
+Only active rows count: a class, link or enrollment the sync archived is not shown, and comes
+back as it was if Clever lists it again. The sync (``clever.sync``) writes these tables; this
+module only reads them, except for the teacher's own choice of classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
+
+# -- a teacher's or a student's classes ----------------------------------------------------------
+
+
+def _by_name(sections: Iterable[Section]) -> list[Section]:
+    # Sorted here, not in SQL: collations differ between SQLite and PostgreSQL.
+    return sorted(sections, key=lambda s: (s.name.casefold(), s.id))
+
+
+def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
+    """Active classes the teacher actively teaches; by default only the selected ones."""
+    query = (
+        db.select(Section)
+        .join(SectionTeacher, SectionTeacher.section_id == Section.id)
+        .outerjoin(
+            TeacherSectionPreference,
+            (TeacherSectionPreference.section_id == Section.id)
+            & (TeacherSectionPreference.teacher_id == user.id),
+        )
+        .where(
+            SectionTeacher.teacher_id == user.id,
+            SectionTeacher.archived_at.is_(None),
+            Section.archived_at.is_(None),
+        )
+    )
+    if not include_unselected:
+        # No preference row yet means selected: new classes default to shown.
+        query = query.where(
+            TeacherSectionPreference.id.is_(None) | TeacherSectionPreference.selected.is_(True)
+        )
+    return _by_name(db.session.scalars(query).unique())
+
+
+def class_selection(user: User) -> list[tuple[Section, bool]]:
+    """Every active class of the teacher with whether it is selected (for the form)."""
+    selected = {s.id for s in classes_for_teacher(user)}
+    return [(s, s.id in selected) for s in classes_for_teacher(user, include_unselected=True)]
+
+
+def save_class_selection(user: User, section_ids: Collection[int]) -> list[Section]:
+    """Keep exactly ``section_ids`` selected among the teacher's classes; return the newly
+    selected ones (they need a sync to bring their rosters up to date).
+
+    Ids of classes the teacher does not teach are ignored.
+    """
+    wanted = set(section_ids)
+    prefs = {
+        p.section_id: p
+        for p in db.session.scalars(
+            db.select(TeacherSectionPreference).filter_by(teacher_id=user.id)
+        )
+    }
+    newly_selected = []
+    for section in classes_for_teacher(user, include_unselected=True):
+        keep = section.id in wanted
+        pref = prefs.get(section.id)
+        if pref is None:
+            db.session.add(
+                TeacherSectionPreference(teacher_id=user.id, section_id=section.id, selected=keep)
+            )
+        elif pref.selected != keep:
+            pref.selected = keep
+            if keep:
+                newly_selected.append(section)
+    db.session.commit()
+    return newly_selected
+
+
+def unselected_sections(user: User) -> set[str]:
+    """Clever ids of the classes this teacher chose not to sync."""
+    return set(
+        db.session.scalars(
+            db.select(Section.clever_id)
+            .join(TeacherSectionPreference, TeacherSectionPreference.section_id == Section.id)
+            .where(
+                TeacherSectionPreference.teacher_id == user.id,
+                TeacherSectionPreference.selected.is_(False),
+            )
+        )
+    )
+
+
+def classes_for_student(user: User) -> list[Section]:
+    return _by_name(
+        db.session.scalars(
+            db.select(Section)
+            .join(Enrollment, Enrollment.section_id == Section.id)
+            .where(
+                Enrollment.student_id == user.id,
+                Enrollment.archived_at.is_(None),
+                Section.archived_at.is_(None),
+            )
+        ).unique()
+    )
+
+
+# -- a class's people, and who may see it --------------------------------------------------------
+
+
+def _by_person(people: Iterable[User]) -> list[User]:
+    return sorted(people, key=lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.id))
+
+
+def section_teachers(section: Section) -> list[tuple[User, bool]]:
+    """Active teachers of a class as (user, is_primary), the primary teacher first."""
+    rows = db.session.execute(
+        db.select(User, SectionTeacher.is_primary)
+        .join(SectionTeacher, SectionTeacher.teacher_id == User.id)
+        .where(SectionTeacher.section_id == section.id, SectionTeacher.archived_at.is_(None))
+    ).all()
+    primary = {user.id: is_primary for user, is_primary in rows}
+    ordered = _by_person(user for user, _ in rows)
+    return sorted(((u, primary[u.id]) for u in ordered), key=lambda pair: not pair[1])
+
+
+def section_students(section: Section) -> list[User]:
+    """Active students of a class, by last then first name."""
+    return _by_person(
+        db.session.scalars(
+            db.select(User)
+            .join(Enrollment, Enrollment.student_id == User.id)
+            .where(Enrollment.section_id == section.id, Enrollment.archived_at.is_(None))
+        )
+    )
+
+
+def can_view_section(user: User, section: Section) -> bool:
+    """Teachers see classes they actively teach; students classes they are enrolled in.
+
+    Checked against the database on every call, so a roster change applies at once.
+    """
+    if section.archived_at is not None:
+        return False
+    if user.is_teacher:
+        model, column = SectionTeacher, SectionTeacher.teacher_id
+    else:
+        model, column = Enrollment, Enrollment.student_id
+    found = db.session.scalar(
+        db.select(model.id).where(
+            model.section_id == section.id, column == user.id, model.archived_at.is_(None)
+        )
+    )
+    return found is not None

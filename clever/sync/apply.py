@@ -1,0 +1,468 @@
+"""Applying one Snapshot to the database, for one user, in the caller's transaction.
+
+Upserts by Clever id, archives (``archived_at``) what disappeared, restores the same row when it
+comes back, never deletes. Nothing is assigned unless it differs, so a re-sync with nothing
+changed writes nothing. Everything is read, and the mass-change guard checked, before the first
+write, so a held sync has written nothing at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+from clever.sync.read import Snapshot
+from models import (
+    ROLE_STUDENT,
+    ROLE_TEACHER,
+    TEACHER_LIKE_ROLES,
+    District,
+    Enrollment,
+    School,
+    Section,
+    SectionTeacher,
+    TeacherSectionPreference,
+    User,
+    clip,
+    db,
+    utcnow,
+)
+
+# The whole package logs as "clever.sync" (not __name__), as the sync always has.
+log = logging.getLogger("clever.sync")
+
+# The mass-change guard: classes this big or bigger may lose at most half their students.
+GUARD_MIN_STUDENTS = 5
+IN_CHUNK = 500  # ids per IN (...) clause: well under every database's parameter limit
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+def _select_in(model: type, column: Any, values: Iterable[Any]) -> list[Any]:
+    found: list[Any] = []
+    for chunk in _chunks(sorted(set(values))):
+        found.extend(db.session.scalars(db.select(model).where(column.in_(chunk))))
+    return found
+
+
+@dataclass
+class Counts:
+    """Roster entries (classes, enrollments, teaching links) added, archived or restored;
+    ``updated`` counts changed classes, people and links."""
+
+    added: int = 0
+    updated: int = 0
+    archived: int = 0
+    restored: int = 0
+
+
+class HeldSync(Exception):
+    """The mass-change guard tripped; carries the would-be changes for the teacher."""
+
+    def __init__(self, changes: dict[str, Any]) -> None:
+        super().__init__("sync held")
+        self.changes = changes
+
+
+SECTION_FIELDS = ("subject", "grade", "period", "section_number")
+USER_NAME_FIELDS = (("first_name", "first"), ("middle_name", "middle"), ("last_name", "last"))
+
+
+class Apply:
+    """Turns one Snapshot into database changes for one user (request thread only)."""
+
+    def __init__(self, user: User, snap: Snapshot, *, allow_shrink: Collection[str] = ()) -> None:
+        self.new_school: School | None = None
+        self.user = user
+        self.snap = snap
+        self.teacher = user.is_teacher
+        self.allow_shrink = set(allow_shrink)
+        self.now = utcnow()
+        self.counts = Counts()
+        self.listed = {s["id"]: s for s in snap.sections}
+
+    # The order matters: everything is read and the guard checked before the first write.
+    def run(self) -> Counts:
+        self.load()
+        self.check_guard()
+        with db.session.no_autoflush:
+            self.organisations()
+            self.people()
+            self.sections()
+        db.session.flush()  # new users and sections get their ids
+        with db.session.no_autoflush:
+            self.teaching_links()
+            self.enrollments()
+            self.preferences()
+        return self.counts
+
+    # -- reads --------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read every row the apply compares against (a few bulk queries, no writes)."""
+        self.load_sections()
+        self.load_members()
+        self.load_people()
+        self.load_links()
+        self.load_enrollments()
+
+    def load_sections(self) -> None:
+        """The user's own links or enrollments with their classes, and the listed classes."""
+        user = self.user
+        if self.teacher:
+            own = db.session.execute(
+                db.select(SectionTeacher, Section)
+                .join(Section, SectionTeacher.section_id == Section.id)
+                .where(SectionTeacher.teacher_id == user.id)
+            ).all()
+        else:
+            own = db.session.execute(
+                db.select(Enrollment, Section)
+                .join(Section, Enrollment.section_id == Section.id)
+                .where(Enrollment.student_id == user.id)
+            ).all()
+        self.own_rows = {section.clever_id: row for row, section in own}
+        self.sections_by_cid: dict[str, Section] = {s.clever_id: s for _, s in own}
+        missing = [cid for cid in self.listed if cid not in self.sections_by_cid]
+        for section in _select_in(Section, Section.clever_id, missing):
+            self.sections_by_cid[section.clever_id] = section
+
+    def load_members(self) -> None:
+        """Who is in each section we read, split into teachers and students."""
+        self.section_teachers: dict[str, dict[str, dict[str, Any]]] = {}
+        self.section_students: dict[str, dict[str, dict[str, Any]]] = {}
+        records: dict[str, tuple[dict[str, Any], str]] = {}
+        for cid, users in self.snap.members.items():
+            teachers, students = _split_members(self.listed[cid], users, self.teacher)
+            self.section_teachers[cid], self.section_students[cid] = teachers, students
+            for record in teachers.values():
+                records.setdefault(record["id"], (record, ROLE_TEACHER))
+            for record in students.values():
+                records[record["id"]] = (record, ROLE_STUDENT)
+        records.pop(self.user.clever_id, None)  # the login keeps the user's own profile
+        self.records = records
+
+    def load_people(self) -> None:
+        """The rows of everyone read, by Clever id (the user included)."""
+        self.users_by_cid: dict[str, User] = {self.user.clever_id: self.user}
+        for person in _select_in(User, User.clever_id, self.records):
+            self.users_by_cid[person.clever_id] = person
+
+    def load_links(self) -> None:
+        """Every teaching link, archived ones included, of every class we know."""
+        known_ids = [s.id for s in self.sections_by_cid.values()]
+        self.links: dict[int, dict[int, SectionTeacher]] = {}
+        for link in _select_in(SectionTeacher, SectionTeacher.section_id, known_ids):
+            self.links.setdefault(link.section_id, {})[link.teacher_id] = link
+
+    def load_enrollments(self) -> None:
+        """A teacher sync: every enrollment of the classes read, and whose each one is (the
+        guard compares students by Clever id, including students nobody read this time)."""
+        self.enrolled: dict[int, dict[int, Enrollment]] = {}
+        if self.teacher:
+            read_ids = [
+                self.sections_by_cid[cid].id
+                for cid in self.snap.members
+                if cid in self.sections_by_cid
+            ]
+            for row in _select_in(Enrollment, Enrollment.section_id, read_ids):
+                self.enrolled.setdefault(row.section_id, {})[row.student_id] = row
+        self.cid_by_user_id = {u.id: cid for cid, u in self.users_by_cid.items()}
+        if self.enrolled:
+            unknown = {
+                sid
+                for rows in self.enrolled.values()
+                for sid in rows
+                if sid not in self.cid_by_user_id
+            }
+            for person in _select_in(User, User.id, unknown):
+                self.cid_by_user_id[person.id] = person.clever_id or ""
+
+    def check_guard(self) -> None:
+        """Hold the whole sync if a class of 5+ would lose more than half its students."""
+        held = []
+        for cid, students in self.section_students.items():
+            section = self.sections_by_cid.get(cid)
+            if section is None or cid in self.allow_shrink:
+                continue
+            rows = self.enrolled.get(section.id, {})
+            active = {
+                self.cid_by_user_id.get(uid) for uid, row in rows.items() if row.archived_at is None
+            }
+            leaving = len(active - set(students))
+            if len(active) >= GUARD_MIN_STUDENTS and leaving * 2 > len(active):
+                held.append(
+                    {
+                        "section_id": section.id,
+                        "clever_id": cid,
+                        "name": section.name,
+                        "active_students": len(active),
+                        "would_archive": leaving,
+                        "would_add": len(set(students) - active),
+                    }
+                )
+        if held:
+            raise HeldSync({"sections": held})
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _set(self, row: Any, column: str, value: Any) -> bool:
+        """Assign only a real change, so an unchanged row is never written."""
+        if getattr(row, column) == value:
+            return False
+        setattr(row, column, value)
+        return True
+
+    def _archive(self, row: Any) -> None:
+        if row.archived_at is None:
+            row.archived_at = self.now
+            self.counts.archived += 1
+
+    def _restore(self, row: Any) -> None:
+        if row.archived_at is not None:
+            row.archived_at = None
+            self.counts.restored += 1
+
+    def organisations(self) -> None:
+        district = self._organisation(District, self.snap.district)
+        school = self._organisation(School, self.snap.school)
+        self.new_school = school
+        if school is not None and district is not None and school.district_id is None:
+            school.district = district
+        # Relationships for new rows (no id before the flush); ids compared for known ones.
+        user = self.user
+        if district is not None and (district.id is None or user.district_id != district.id):
+            user.district = district
+        if school is not None and (school.id is None or user.school_id != school.id):
+            user.school = school
+
+    def _organisation(self, model: type, record: dict[str, Any] | None) -> Any:
+        if record is None:
+            return None
+        name = clip(model, "name", record.get("name"))
+        row = db.session.scalar(db.select(model).filter_by(clever_id=record["id"]))
+        if row is None:
+            row = model(clever_id=record["id"], name=name or "")
+            db.session.add(row)
+        elif name:
+            self._set(row, "name", name)
+        return row
+
+    def people(self) -> None:
+        for cid, (record, role) in self.records.items():
+            name = record.get("name") or {}
+            values = {column: clip(User, column, name.get(key)) for column, key in USER_NAME_FIELDS}
+            values["email"] = clip(User, "email", record.get("email"))
+            roles = record.get("roles") or {}
+            values["grade"] = clip(User, "grade", (roles.get("student") or {}).get("grade"))
+            person = self.users_by_cid.get(cid)
+            if person is None:
+                # No last_login_at: the login tells a first login by its absence.
+                person = User(
+                    clever_id=cid,
+                    first_name=values["first_name"] or "",
+                    middle_name=values["middle_name"],
+                    last_name=values["last_name"] or "",
+                    email=values["email"],
+                    grade=values["grade"],
+                    role=role,
+                    clever_roles=",".join(sorted(roles))[:200],
+                )
+                db.session.add(person)
+                self.users_by_cid[cid] = person
+                continue
+            # Never blank out what we have: a reduced (Library) record omits fields.
+            changed = [self._set(person, column, v) for column, v in values.items() if v]
+            if any(changed):
+                self.counts.updated += 1
+
+    def sections(self) -> None:
+        wanted = {r["school"] for r in self.listed.values() if isinstance(r.get("school"), str)}
+        schools = {s.clever_id: s for s in _select_in(School, School.clever_id, wanted)}
+        if self.new_school is not None:
+            schools[self.new_school.clever_id] = self.new_school
+        for cid, record in self.listed.items():
+            section = self.sections_by_cid.get(cid)
+            name = clip(Section, "name", record.get("name"))
+            if section is None:
+                section = Section(clever_id=cid, name=name or "Untitled class")
+                db.session.add(section)
+                self.sections_by_cid[cid] = section
+                self.counts.added += 1
+                changed = []
+            else:
+                self._restore(section)
+                changed = [self._set(section, "name", name)] if name else []
+            # A key Clever left out (Library view) leaves our value alone; null clears it.
+            for column in SECTION_FIELDS:
+                if column in record:
+                    value = clip(Section, column, record[column])
+                    changed.append(self._set(section, column, value))
+            school = schools.get(record.get("school") or "")
+            if school is not None and (school.id is None or section.school_id != school.id):
+                section.school = school
+                changed.append(True)
+            if any(changed) and section.id is not None:
+                self.counts.updated += 1
+
+    def _link(self, section: Section, person: User, primary: bool) -> None:
+        links = self.links.setdefault(section.id, {})
+        link = links.get(person.id)
+        if link is None:
+            link = SectionTeacher(section_id=section.id, teacher_id=person.id, is_primary=primary)
+            db.session.add(link)
+            links[person.id] = link
+            self.counts.added += 1
+            return
+        self._restore(link)
+        if self._set(link, "is_primary", primary):
+            self.counts.updated += 1
+
+    def teaching_links(self) -> None:
+        """Each listed class's teachers as Clever lists them; end the classes a teacher left."""
+        for cid, record in self.listed.items():
+            self._class_links(cid, record)
+        if self.teacher:
+            self._end_classes_left()
+
+    def _class_links(self, cid: str, record: dict[str, Any]) -> None:
+        me = self.user
+        section = self.sections_by_cid[cid]
+        primary = record.get("teacher")
+        if self.teacher:
+            self._link(section, me, primary == me.clever_id)
+        teachers = self.section_teachers.get(cid)
+        if teachers is None:
+            return  # not read (an unselected class): its other links stay as they are
+        keep = {me.id} if self.teacher else set()
+        for tid in teachers:
+            person = self.users_by_cid.get(tid)
+            if person is not None:
+                self._link(section, person, primary == tid)
+                keep.add(person.id)
+        for teacher_id, link in self.links.get(section.id, {}).items():
+            if teacher_id not in keep:
+                self._archive(link)
+
+    def _end_classes_left(self) -> None:
+        """Classes the teacher no longer has: end their link, and the class itself when
+        nobody teaches it any more (it comes back, same row, if it reappears)."""
+        for cid, link in self.own_rows.items():
+            if cid in self.listed or link.archived_at is not None:
+                continue
+            self._archive(link)
+            section = self.sections_by_cid[cid]
+            others = self.links.get(section.id, {})
+            if all(other.archived_at is not None for other in others.values()):
+                self._archive(section)
+
+    def enrollments(self) -> None:
+        if self.teacher:
+            self._class_enrollments()
+        else:
+            self._own_enrollments()
+
+    def _own_enrollments(self) -> None:
+        """A student sync: the student is enrolled in exactly the classes listed."""
+        for cid in self.listed:
+            self._enroll(self.sections_by_cid[cid], self.user.id, self.own_rows.get(cid))
+        for cid, row in self.own_rows.items():
+            if cid not in self.listed:
+                self._archive(row)
+
+    def _class_enrollments(self) -> None:
+        """A teacher sync: each class read has exactly the students Clever listed."""
+        for cid, students in self.section_students.items():
+            section = self.sections_by_cid[cid]
+            rows = self.enrolled.get(section.id, {})
+            present = set()
+            for sid in students:
+                person = self.users_by_cid[sid]
+                present.add(person.id)
+                self._enroll(section, person.id, rows.get(person.id))
+            for student_id, row in rows.items():
+                if student_id not in present:
+                    self._archive(row)
+
+    def _enroll(self, section: Section, student_id: int, row: Enrollment | None) -> None:
+        """A new enrollment, or the existing one restored."""
+        if row is None:
+            db.session.add(Enrollment(section_id=section.id, student_id=student_id))
+            self.counts.added += 1
+        else:
+            self._restore(row)
+
+    def preferences(self) -> None:
+        """New classes start selected: a row on first sight, never touched again here."""
+        if not self.teacher:
+            return
+        have = set(
+            db.session.scalars(
+                db.select(TeacherSectionPreference.section_id).filter_by(teacher_id=self.user.id)
+            )
+        )
+        for section in (self.sections_by_cid[cid] for cid in self.listed):
+            if section.id not in have:
+                db.session.add(
+                    TeacherSectionPreference(
+                        teacher_id=self.user.id, section_id=section.id, selected=True
+                    )
+                )
+
+
+def _split_members(
+    section: dict[str, Any], users: list[dict[str, Any]], teacher_sync: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(teachers, students) of one section, by the section's own id lists, else by role."""
+    if not teacher_sync:
+        return {u["id"]: u for u in users}, {}
+    teacher_ids = set(section.get("teachers") or ())
+    if section.get("teacher"):
+        teacher_ids.add(section["teacher"])
+    student_ids = set(section.get("students") or ())
+    teachers: dict[str, dict[str, Any]] = {}
+    students: dict[str, dict[str, Any]] = {}
+    for record in users:
+        uid = record["id"]
+        roles = record.get("roles") or {}
+        if uid in teacher_ids:
+            teachers[uid] = record
+        elif uid in student_ids or not any(role in roles for role in TEACHER_LIKE_ROLES):
+            students[uid] = record
+        else:
+            teachers[uid] = record
+    return teachers, students
+
+
+def apply_or_hold(
+    user: User, snap: Snapshot, allow_shrink: Collection[str]
+) -> tuple[Counts, dict[str, Any] | None]:
+    """(what changed, None), or (nothing, the would-be changes) when the guard held the sync."""
+    try:
+        return apply_with_retry(user, snap, allow_shrink), None
+    except HeldSync as guard:
+        # Nothing was written: the guard runs before the first change.
+        return Counts(), guard.changes
+
+
+def apply_with_retry(user: User, snap: Snapshot, allow_shrink: Collection[str]) -> Counts:
+    """Apply; once more on a unique-key race (a classmate's login inserted the same row)."""
+    try:
+        return _apply_once(user, snap, allow_shrink)
+    except sa_exc.IntegrityError:
+        db.session.rollback()
+        log.info("sync of user %s met a concurrent insert; applying again", user.id)
+        return _apply_once(user, snap, allow_shrink)
+
+
+def _apply_once(user: User, snap: Snapshot, allow_shrink: Collection[str]) -> Counts:
+    counts = Apply(user, snap, allow_shrink=allow_shrink).run()
+    db.session.flush()  # a unique-key race shows here, while a retry is still possible
+    return counts

@@ -1,0 +1,409 @@
+"""One sync run from start to finish: its lock, its progress, its ``SyncRun``, its outcome.
+
+A run takes the user's Redis lock (no second sync of the same user meanwhile), reports its
+progress in Redis for /sync/status, reads the roster (``read``), applies it in one transaction
+(``apply``) and records a ``SyncRun``. Any failure rolls everything back and records a failed
+run in its own commit. A manual sync runs the same way in a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import redis
+from flask import Flask, current_app
+from sqlalchemy import exc as sa_exc
+
+from clever import roster
+from clever.api import CleverAPI, CleverAPIError
+from clever.sessions import get_redis
+from clever.sync.apply import Counts, apply_or_hold
+from clever.sync.read import RosterReader, make_api
+from clever.tokens import load_token
+from models import SyncRun, User, db, utcnow
+
+# The whole package logs as "clever.sync" (not __name__), as the sync always has.
+log = logging.getLogger("clever.sync")
+
+PROGRESS_SECONDS = 3600
+
+StartResult = Literal["started", "busy", "no_token", "not_clever"]
+
+
+class SyncStatus(StrEnum):
+    """``SyncRun.status`` values, stored as these very strings; and how a sync ended."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    HELD = "held"
+    # A held run the teacher answered, or one a later sync made moot.
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    SUPERSEDED = "superseded"
+    # Never stored: another sync of the same user held the lock.
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """How one ``sync_user`` call ended: ok, failed, held or skipped."""
+
+    status: SyncStatus
+    run_id: int | None  # the recorded run; None when skipped or when nothing could be recorded
+    error: str | None = None  # a short code (see error_code): no personal data, no tokens
+    sections_total: int = 0
+    added: int = 0
+    updated: int = 0
+    archived: int = 0
+    restored: int = 0
+    api_calls: int = 0
+    duration_ms: int | None = None
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncOutcome:
+        return cls(
+            status=SyncStatus(run.status),
+            run_id=run.id,
+            error=run.error,
+            sections_total=run.sections_total or 0,
+            added=run.added or 0,
+            updated=run.updated or 0,
+            archived=run.archived or 0,
+            restored=run.restored or 0,
+            api_calls=run.api_calls or 0,
+            duration_ms=run.duration_ms,
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.status == SyncStatus.FAILED
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == SyncStatus.SKIPPED
+
+    @property
+    def held(self) -> bool:
+        return self.status == SyncStatus.HELD
+
+
+# -- locking and progress (Redis: shared by every app instance) ----------------------------------
+
+
+def lock_key(user_id: int) -> str:
+    return f"sync:lock:{user_id}"
+
+
+def progress_key(user_id: int) -> str:
+    return f"sync:progress:{user_id}"
+
+
+def acquire_lock(user_id: int) -> redis.lock.Lock | None:
+    """``SET sync:lock:<user_id> <random> NX EX <SYNC_LOCK_SECONDS>``; None when another sync
+    holds it.
+
+    Not thread-local: a manual sync takes the lock in the request and releases it in its
+    background thread.
+    """
+    lock = get_redis().lock(
+        lock_key(user_id),
+        timeout=current_app.config["SYNC_LOCK_SECONDS"],
+        blocking=False,
+        thread_local=False,
+    )
+    return lock if lock.acquire() else None
+
+
+def release_lock(lock: redis.lock.Lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:
+        log.warning("sync lock had already expired")  # the sync outlived SYNC_LOCK_SECONDS
+    except redis.RedisError:
+        log.warning("could not release the sync lock; it expires on its own")
+
+
+class Progress:
+    """A hash per user (``sync:progress:<user_id>``) that /sync/status reads.
+
+    Best effort: a Redis hiccup must never fail a sync, so errors are logged and dropped.
+    Worker threads call ``step`` (the client is thread-safe and needs no app context).
+    """
+
+    def __init__(self, client: redis.Redis, user_id: int) -> None:
+        self.client = client
+        self.key = progress_key(user_id)
+
+    def _do(self, fn: Callable[[redis.client.Pipeline], Any]) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            fn(pipe)
+            pipe.expire(self.key, PROGRESS_SECONDS)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("could not update sync progress")
+
+    def start(self) -> None:
+        mapping = {"status": SyncStatus.RUNNING, "done": 0, "total": 0, "run_id": ""}
+        self._do(lambda pipe: pipe.hset(self.key, mapping=mapping))
+
+    def set_total(self, total: int) -> None:
+        self._do(lambda pipe: pipe.hset(self.key, "total", total))
+
+    def step(self) -> None:
+        self._do(lambda pipe: pipe.hincrby(self.key, "done", 1))
+
+    def finish(self, outcome: SyncOutcome) -> None:
+        mapping = {"status": outcome.status, "run_id": outcome.run_id or ""}
+        self._do(lambda pipe: pipe.hset(self.key, mapping=mapping))
+
+
+# -- one sync ------------------------------------------------------------------------------------
+
+
+def error_code(error: BaseException) -> str:
+    """A short code for SyncRun.error: no personal data, no tokens, no response content."""
+    if isinstance(error, CleverAPIError):
+        return f"clever_{error.kind}" + (f"_{error.status}" if error.status else "")
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        return "database_error"
+    return "internal_error"
+
+
+def sync_user(
+    user: User,
+    api: CleverAPI,
+    trigger: str,
+    *,
+    clever_user: dict[str, Any] | None = None,
+    allow_shrink: Collection[str] = (),
+    lock: redis.lock.Lock | None = None,
+    sections: Future | None = None,
+) -> SyncOutcome | None:
+    """Sync ``user``'s roster from Clever; return how it ended.
+
+    Never raises for Clever or database trouble: that becomes a failed run (login goes on).
+    Returns None for an account without a Clever id, and a "skipped" outcome (nothing
+    recorded) when another sync of this user holds the lock. ``clever_user`` (the login's
+    /users/{id} answer) saves one request; ``allow_shrink`` lists Clever section ids whose
+    shrink the teacher confirmed; ``lock`` is a lock the caller already holds; ``sections``
+    is the login's own request for /users/{id}/sections, sent while /users/{id} was on its way.
+    """
+    if not user.clever_id:
+        return None
+    own_lock = lock is None
+    if own_lock:
+        try:
+            lock = acquire_lock(user.id)
+        except redis.RedisError:
+            log.warning("sync of user %s skipped: Redis unavailable for the lock", user.id)
+            return SyncOutcome(SyncStatus.SKIPPED, None, error="no_lock")
+        if lock is None:
+            log.info("sync of user %s skipped: another sync is running", user.id)
+            return SyncOutcome(SyncStatus.SKIPPED, None, error="sync_in_progress")
+    try:
+        return _sync(user, api, trigger, clever_user, allow_shrink, sections)
+    finally:
+        if own_lock:
+            release_lock(lock)
+
+
+class _Stopwatch:
+    """The time and the Clever requests a run took, stamped on its row however it ends."""
+
+    def __init__(self, api: CleverAPI) -> None:
+        self.api = api
+        self.started = time.monotonic()
+        self.calls_before = api.calls
+
+    def stamp(self, run: SyncRun) -> None:
+        run.finished_at = utcnow()
+        run.duration_ms = int((time.monotonic() - self.started) * 1000)
+        run.api_calls = self.api.calls - self.calls_before
+
+
+def _sync(
+    user: User,
+    api: CleverAPI,
+    trigger: str,
+    clever_user: dict[str, Any] | None,
+    allow_shrink: Collection[str],
+    sections: Future | None = None,
+) -> SyncOutcome:
+    stopwatch = _Stopwatch(api)
+    user_id, role = user.id, user.role  # for the log line, whatever happens to the session
+    progress = Progress(get_redis(), user.id)
+    progress.start()
+    reader = RosterReader(
+        api,
+        user.clever_id,
+        teacher=user.is_teacher,
+        profile=clever_user,
+        concurrency=current_app.config["SYNC_CONCURRENCY"],
+        progress=progress,
+        sections=sections,
+    )
+    # Clever's first answers are on their way while we do the bookkeeping below (a run row,
+    # the teacher's class choices): none of it is roster data, and none of it waits on Clever.
+    reader.start()
+    try:
+        run = _open_run(user, trigger)
+    except sa_exc.SQLAlchemyError:
+        reader.abandon()
+        db.session.rollback()
+        log.error("sync of user %s not started: the database refused its run", user_id)
+        return SyncOutcome(SyncStatus.FAILED, None, error="database_error")
+    run_id = run.id
+    outcome = _read_and_apply(user, run, run_id, reader, allow_shrink, stopwatch)
+    log.info(
+        "sync run %s user %s (%s, %s): %s, %d classes, +%d ~%d -%d restored %d, %d calls, %s ms",
+        run_id, user_id, trigger, role, outcome.status, outcome.sections_total,
+        outcome.added, outcome.updated, outcome.archived, outcome.restored,
+        outcome.api_calls, outcome.duration_ms,
+    )  # fmt: skip
+    progress.finish(outcome)
+    return outcome
+
+
+def _open_run(user: User, trigger: str) -> SyncRun:
+    """The run's row, committed at once so /sync/history shows it while it runs."""
+    run = SyncRun(user_id=user.id, trigger=trigger, status=SyncStatus.RUNNING, started_at=utcnow())
+    _close_interrupted_runs(user.id)
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def _read_and_apply(
+    user: User,
+    run: SyncRun,
+    run_id: int,
+    reader: RosterReader,
+    allow_shrink: Collection[str],
+    stopwatch: _Stopwatch,
+) -> SyncOutcome:
+    """Wait for the reads, apply them and record the result together; any failure rolls it all
+    back and is recorded as a failed run instead."""
+    code: str | None = None
+    try:
+        snap = reader.finish(skip=roster.unselected_sections(user) if user.is_teacher else ())
+        counts, held = apply_or_hold(user, snap, allow_shrink)
+        # Before the run's own fields change: its query would autoflush them in a 2nd UPDATE.
+        _supersede_held_runs(user.id, run_id)
+        _set_result(run, counts, held, sections_total=len(snap.members))
+        stopwatch.stamp(run)
+        db.session.commit()  # the roster changes and the run's result, together
+        recorded: SyncRun | None = run
+    except Exception as error:  # every failure becomes a failed run; the login goes on
+        db.session.rollback()
+        code = error_code(error)
+        if isinstance(error, CleverAPIError):
+            log.warning("sync run %s failed: %s", run_id, error)  # safe by construction
+        else:
+            log.error("sync run %s failed: %s", run_id, code, exc_info=True)
+        recorded = _record_failure(run_id, code, stopwatch.stamp)
+    if recorded is None:
+        # Even the failure could not be written: the caller still learns that the sync failed.
+        return SyncOutcome(SyncStatus.FAILED, None, error=code)
+    return SyncOutcome.of(recorded)
+
+
+def _set_result(
+    run: SyncRun, counts: Counts, held: dict[str, Any] | None, *, sections_total: int
+) -> None:
+    if held is None:
+        run.status = SyncStatus.OK
+    else:
+        run.status = SyncStatus.HELD
+        run.held_changes = json.dumps(held, ensure_ascii=False)
+    run.added, run.updated = counts.added, counts.updated
+    run.archived, run.restored = counts.archived, counts.restored
+    run.sections_total = sections_total
+
+
+def _record_failure(run_id: int, code: str, stamp: Callable[[SyncRun], None]) -> SyncRun | None:
+    try:
+        run = db.session.get(SyncRun, run_id)
+        if run is None:
+            return None
+        run.status, run.error = SyncStatus.FAILED, code
+        stamp(run)
+        db.session.commit()
+        return run
+    except sa_exc.SQLAlchemyError:
+        db.session.rollback()
+        log.error("could not record the failure of sync run %s", run_id)
+        return None
+
+
+def _close_interrupted_runs(user_id: int) -> None:
+    """We hold the lock, so a "running" row of this user is a sync whose process died."""
+    stale = db.session.scalars(
+        db.select(SyncRun).filter_by(user_id=user_id, status=SyncStatus.RUNNING)
+    ).all()
+    for run in stale:
+        run.status, run.error = SyncStatus.FAILED, "interrupted"
+
+
+def _supersede_held_runs(user_id: int, run_id: int) -> None:
+    """A newer result (applied or held again) makes an unanswered held run moot."""
+    older = db.session.scalars(
+        db.select(SyncRun).where(
+            SyncRun.user_id == user_id, SyncRun.status == SyncStatus.HELD, SyncRun.id != run_id
+        )
+    ).all()
+    for run in older:
+        run.status = SyncStatus.SUPERSEDED
+
+
+# -- manual sync in the background ----------------------------------------------------------------
+
+
+def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> StartResult:
+    """Start a manual sync in a thread with its own app context; return at once.
+
+    The lock is taken here, in the request, so a second click gets "busy" immediately.
+    """
+    if not user.clever_id:
+        return "not_clever"
+    token = load_token(user.id)
+    if token is None:
+        return "no_token"
+    lock = acquire_lock(user.id)
+    if lock is None:
+        return "busy"
+    # Visible to /sync/status before the thread has even started.
+    Progress(get_redis(), user.id).start()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=_background_sync,
+        args=(app, user.id, token, lock, tuple(allow_shrink)),
+        name=f"sync-user-{user.id}-{uuid.uuid4().hex[:6]}",
+        daemon=True,
+    )
+    thread.start()
+    return "started"
+
+
+def _background_sync(
+    app: Flask, user_id: int, token: str, lock: redis.lock.Lock, allow_shrink: tuple[str, ...]
+) -> None:
+    try:
+        with app.app_context():
+            user = db.session.get(User, user_id)
+            if user is not None:
+                sync_user(user, make_api(token), "manual", allow_shrink=allow_shrink, lock=lock)
+    except Exception:  # a thread has nobody to raise to
+        log.exception("background sync of user %s crashed", user_id)
+    finally:
+        release_lock(lock)

@@ -1,0 +1,151 @@
+"""Recorded runs as the pages see them: the status JSON (/sync/status), the history, the last
+sync, and held runs with the teacher's answer to them (confirm or dismiss).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from clever.sessions import get_redis
+from clever.sync.runs import StartResult, SyncStatus, lock_key, progress_key, start_background_sync
+from models import SyncRun, User, db
+
+
+def last_sync(user: User) -> SyncRun | None:
+    """The last sync that refreshed the roster (status ok): "last synced" on the dashboard."""
+    return db.session.scalar(
+        db.select(SyncRun)
+        .filter_by(user_id=user.id, status=SyncStatus.OK)
+        .order_by(SyncRun.id.desc())
+    )
+
+
+def latest_result(user: User) -> SyncRun | None:
+    """The newest finished sync whose outcome still stands (ok, failed or held)."""
+    return db.session.scalar(
+        db.select(SyncRun)
+        .where(
+            SyncRun.user_id == user.id,
+            SyncRun.status.in_((SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)),
+        )
+        .order_by(SyncRun.id.desc())
+    )
+
+
+def sync_history(user: User, limit: int = 20) -> list[SyncRun]:
+    return list(
+        db.session.scalars(
+            db.select(SyncRun).filter_by(user_id=user.id).order_by(SyncRun.id.desc()).limit(limit)
+        )
+    )
+
+
+def pending_held_run(user: User) -> SyncRun | None:
+    return db.session.scalar(
+        db.select(SyncRun)
+        .filter_by(user_id=user.id, status=SyncStatus.HELD)
+        .order_by(SyncRun.id.desc())
+    )
+
+
+def held_run(user: User, run_id: int) -> SyncRun | None:
+    """The user's own run ``run_id`` if it was ever held (any later answer included)."""
+    run = db.session.get(SyncRun, run_id)
+    if run is None or run.user_id != user.id or run.held_changes is None:
+        return None
+    return run
+
+
+def held_changes(run: SyncRun) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads(run.held_changes or "{}").get("sections", []))
+    except ValueError:
+        return []
+
+
+def confirm_held(user: User, run: SyncRun) -> StartResult:
+    """Apply a held sync: sync again, letting the held classes shrink."""
+    shrink = [entry["clever_id"] for entry in held_changes(run)]
+    # Answer the run before the sync starts, or the sync would mark it superseded.
+    run.status = SyncStatus.CONFIRMED
+    db.session.commit()
+    result = start_background_sync(user, allow_shrink=shrink)
+    if result != "started":
+        run.status = SyncStatus.HELD
+        db.session.commit()
+    return result
+
+
+def dismiss_held(run: SyncRun) -> None:
+    run.status = SyncStatus.DISMISSED
+    db.session.commit()
+
+
+def run_as_dict(run: SyncRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "status": run.status,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_ms": run.duration_ms,
+        "api_calls": run.api_calls,
+        "sections_total": run.sections_total,
+        "added": run.added,
+        "updated": run.updated,
+        "archived": run.archived,
+        "restored": run.restored,
+        "error": run.error,
+    }
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; they were stored in UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    moment = as_utc(moment)
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def sync_status(user: User) -> dict[str, Any]:
+    """For GET /sync/status: idle, running (with done/total), or the latest outcome."""
+    client = get_redis()
+    try:
+        raw = client.hgetall(progress_key(user.id))
+        progress = {k.decode(): v.decode() for k, v in raw.items()}
+        # A progress hash says "running" after a crash too; the lock (it expires) does not lie.
+        running = progress.get("status") == SyncStatus.RUNNING and bool(
+            client.exists(lock_key(user.id))
+        )
+    except redis.RedisError:
+        progress, running = {}, False
+    latest = latest_result(user)
+
+    def number(key: str, default: int) -> int:
+        try:
+            return int(progress.get(key, default))
+        except ValueError:
+            return default
+
+    if running:
+        status = SyncStatus.RUNNING
+        done, total = number("done", 0), number("total", 0)
+    elif latest is None:
+        status, done, total = "idle", 0, 0
+    else:
+        status = latest.status
+        if progress.get("run_id") == str(latest.id):
+            done, total = number("done", 0), number("total", 0)
+        else:
+            done = total = latest.sections_total
+    return {"status": status, "done": done, "total": total, "run": run_as_dict(latest)}
