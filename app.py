@@ -11,6 +11,7 @@ from clever.config import ConfigError, apply_settings
 
 def create_app(config: dict | None = None) -> Flask:
     from clever import login
+    from clever.commands import init_commands
     from clever.database import init_database
     from clever.errors import init_error_pages
     from clever.extensions import csrf
@@ -37,4 +38,5 @@ def create_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     init_error_pages(app)
     init_security_headers(app)
+    init_commands(app)
     return app

@@ -32,6 +32,7 @@ ENV_NAMES = (
     "CLEVER_API_BASE_URL",
     "TOKEN_ENCRYPTION_KEY",
     "SESSION_IDLE_MINUTES",
+    "PRIVACY_CONTACT",
 )
 
 
@@ -229,6 +230,8 @@ def apply_settings(app, overrides: dict) -> str | None:
         TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
         TESTING=settings.app_env == "test",
+        # Shown on /privacy: whom a district writes to for deletion (optional).
+        PRIVACY_CONTACT=environ.get("PRIVACY_CONTACT") or None,
     )
     app.config.update(TUNABLES)
     app.config.update({k: v for k, v in overrides.items() if k not in ENV_NAMES})

@@ -154,13 +154,17 @@ def switch_person(user) -> None:
 
 def end_other_sessions(user_id: int) -> None:
     """Log ``user_id`` out everywhere else (after their account changed hands, say)."""
+    end_sessions_of(user_id, keep=getattr(session, "sid", None))
+
+
+def end_sessions_of(user_id: int, keep: str | None = None) -> None:
+    """Log ``user_id`` out of every session but ``keep`` (all of them: account deleted)."""
     redis = get_redis()
     index = USER_SESSIONS_PREFIX + str(user_id)
-    current = getattr(session, "sid", None)
-    others = [sid.decode() for sid in redis.smembers(index) if sid.decode() != current]
-    if others:
-        redis.delete(*(SESSION_KEY_PREFIX + sid for sid in others))
-        redis.srem(index, *others)
+    ended = [sid.decode() for sid in redis.smembers(index) if sid.decode() != keep]
+    if ended:
+        redis.delete(*(SESSION_KEY_PREFIX + sid for sid in ended))
+        redis.srem(index, *ended)
 
 
 def end_session() -> None:

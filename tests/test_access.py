@@ -18,6 +18,7 @@ PUBLIC = {
     "local.login",
     "local.signup",
     "demo.demo",
+    "pages.privacy",
 }
 
 
@@ -45,7 +46,7 @@ def test_every_private_route_refuses_anonymous_visitors(app):
     assert checked >= 8  # the crawl really visited the private routes
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/logged-out", "/healthz", "/demo"])
+@pytest.mark.parametrize("path", ["/", "/login", "/logged-out", "/healthz", "/demo", "/privacy"])
 def test_public_pages_answer_without_a_login(client, path):
     assert client.get(path).status_code in {200, 302}
 

@@ -4,7 +4,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from clever.views import auth, dashboard, demo, health, local, onboarding, sync
+    from clever.views import auth, dashboard, demo, health, local, onboarding, pages, sync
 
-    for module in (health, auth, local, onboarding, dashboard, sync, demo):
+    for module in (health, auth, local, onboarding, dashboard, sync, demo, pages):
         app.register_blueprint(module.bp)

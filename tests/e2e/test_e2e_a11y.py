@@ -47,6 +47,8 @@ def test_public_pages(new_context, sandbox, device):
     axe.scan("landing")
     page.goto("/login")
     axe.scan("login")
+    page.goto("/privacy")
+    axe.scan("privacy")
     page.goto("/demo")
     axe.scan("demo")
     page.get_by_role("link", name="Pick a persona").click()
@@ -60,7 +62,15 @@ def test_public_pages(new_context, sandbox, device):
     page.get_by_test_id("login-error").wait_for()
     axe.scan("login error page")
     axe.assert_clean(
-        ["landing", "login", "demo", "sandbox persona picker", "404 page", "login error page"]
+        [
+            "landing",
+            "login",
+            "privacy",
+            "demo",
+            "sandbox persona picker",
+            "404 page",
+            "login error page",
+        ]
     )
 
 
