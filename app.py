@@ -10,7 +10,7 @@ from clever.config import ConfigError, apply_settings
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from clever import login
+    from clever import login, metrics
     from clever.commands import init_commands
     from clever.database import init_database
     from clever.errors import init_error_pages
@@ -39,4 +39,5 @@ def create_app(config: dict | None = None) -> Flask:
     init_error_pages(app)
     init_security_headers(app)
     init_commands(app)
+    metrics.init_app(app)
     return app

@@ -25,6 +25,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from clever import metrics
 from clever.config import TUNABLES
 
 log = logging.getLogger("clever.api")
@@ -349,7 +350,9 @@ class CleverAPI:
             raise
         finally:
             self._limiter.release()
-            log.debug("GET %s -> %s in %.3fs", path, outcome, time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            log.debug("GET %s -> %s in %.3fs", path, outcome, elapsed)
+            metrics.observe_clever_request(path, outcome, elapsed)
 
     def _backoff_delay(self, retry: int) -> float:
         # Exponential with "equal jitter": at least half the step, so retries stay spaced out,

@@ -33,6 +33,9 @@ ENV_NAMES = (
     "TOKEN_ENCRYPTION_KEY",
     "SESSION_IDLE_MINUTES",
     "PRIVACY_CONTACT",
+    "LOG_FORMAT",
+    "TRUSTED_PROXY_COUNT",
+    "METRICS_TOKEN",
 )
 
 
@@ -198,6 +201,24 @@ def read_idle_minutes(env: dict[str, str]) -> int:
     return idle
 
 
+def read_log_format(env: dict[str, str], app_env: str) -> str:
+    value = env.get("LOG_FORMAT") or ("json" if app_env == "production" else "text")
+    if value not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {value!r}")
+    return value
+
+
+def read_count(env: dict[str, str], name: str) -> int:
+    """A whole number 0 or more (default 0)."""
+    try:
+        value = int(env.get(name) or 0)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, 0 or more") from None
+    return value
+
+
 def database_uri(settings: Settings, instance_path: str) -> str:
     """SQLAlchemy's URI: SQLite in ``instance/`` by default; PostgreSQL through psycopg 3."""
     url = settings.database_url or "sqlite:///" + os.path.join(instance_path, "roster-room.sqlite")
@@ -232,6 +253,10 @@ def apply_settings(app, overrides: dict) -> str | None:
         TESTING=settings.app_env == "test",
         # Shown on /privacy: whom a district writes to for deletion (optional).
         PRIVACY_CONTACT=environ.get("PRIVACY_CONTACT") or None,
+        LOG_FORMAT=read_log_format(environ, settings.app_env),
+        TRUSTED_PROXY_COUNT=read_count(environ, "TRUSTED_PROXY_COUNT"),
+        # /metrics answers only with this bearer token; unset, it is a 404.
+        METRICS_TOKEN=environ.get("METRICS_TOKEN") or None,
     )
     app.config.update(TUNABLES)
     app.config.update({k: v for k, v in overrides.items() if k not in ENV_NAMES})

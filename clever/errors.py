@@ -6,9 +6,11 @@ import logging
 import secrets
 
 import redis
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from clever import metrics
 
 log = logging.getLogger("clever.errors")
 
@@ -89,6 +91,7 @@ def render_login_failure(error: LoginFailure):
     reference = new_reference()
     # The reference id joins the page to this line; no code, state, token or name is logged.
     log.warning("login failed ref=%s reason=%s detail=%s", reference, error.reason, error.detail)
+    metrics.count_login(g.get("login_entry", "unknown"), error.reason)
     return (
         render_template(
             "errors/login_failed.html",

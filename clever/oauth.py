@@ -64,8 +64,12 @@ def reject_unusable_response(response: requests.Response) -> requests.Response:
     return response
 
 
-def start_authorization(attempt: int = 1) -> str:
-    """Remember a fresh state (and PKCE verifier) in this session; return Clever's authorize URL."""
+def start_authorization(attempt: int = 1, entry: str = "button") -> str:
+    """Remember a fresh state (and PKCE verifier) in this session; return Clever's authorize URL.
+
+    ``entry`` says where the login began, for the metrics: our button, a Clever-initiated
+    launch (Portal, Instant Login, Library) or a retry after an unknown state.
+    """
     attempt = max(1, min(attempt, MAX_ATTEMPTS))
     state = f"{secrets.token_urlsafe(32)}.{attempt}"
     verifier = secrets.token_urlsafe(48)
@@ -75,7 +79,7 @@ def start_authorization(attempt: int = 1) -> str:
         for key, value in session.get(PENDING_KEY, {}).items()
         if now - value["at"] < PENDING_LIFETIME
     }
-    pending[state] = {"verifier": verifier, "at": now}
+    pending[state] = {"verifier": verifier, "at": now, "entry": entry}
     session[PENDING_KEY] = dict(sorted(pending.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING:])
     url, _ = oauth_client().create_authorization_url(
         current_app.config["CLEVER_OAUTH_BASE_URL"] + "/oauth/authorize",
@@ -160,6 +164,12 @@ def mark_code_done(grant: CleverGrant, user_id: int) -> None:
 def is_pending_state(state: str) -> bool:
     entry = session.get(PENDING_KEY, {}).get(state)
     return entry is not None and time.time() - entry["at"] < PENDING_LIFETIME
+
+
+def entry_of(state: str | None) -> str:
+    """Where the login this state belongs to began ("unknown" for a state we don't hold)."""
+    entry = session.get(PENDING_KEY, {}).get(state or "")
+    return entry.get("entry", "unknown") if entry else "unknown"
 
 
 def forget_state(state: str | None) -> None:

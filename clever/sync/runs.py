@@ -23,7 +23,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 
-from clever import roster
+from clever import metrics, roster
 from clever.api import CleverAPI, CleverAPIError
 from clever.sessions import get_redis
 from clever.sync.apply import Counts, apply_or_hold
@@ -272,6 +272,7 @@ def _sync(
         outcome.api_calls, outcome.duration_ms,
     )  # fmt: skip
     progress.finish(outcome)
+    metrics.observe_sync(trigger, outcome.status, (outcome.duration_ms or 0) / 1000)
     return outcome
 
 

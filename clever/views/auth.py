@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import TooManyRequests
 
-from clever import login, oauth, ratelimit
+from clever import login, metrics, oauth, ratelimit
 from clever.errors import LoginFailure
 from clever.extensions import csrf
 from clever.forms import LoginForm
@@ -40,6 +40,7 @@ def clever_login():
 @bp.get("/auth/clever/callback")
 def callback():
     code, state, error = (request.args.get(k) for k in ("code", "state", "error"))
+    g.login_entry = oauth.entry_of(state)  # for the logins metric, success or failure
     if error:
         oauth.forget_state(state)
         raise LoginFailure(
@@ -52,18 +53,19 @@ def callback():
     if state is None:
         # Portal, Instant Login, Library Install, student launch: never exchange a stateless
         # code; ask Clever again with our own state (it answers at once while signed in).
-        return redirect(oauth.start_authorization())
+        return redirect(oauth.start_authorization(entry="clever"))
     if not oauth.is_pending_state(state):
         attempt = oauth.attempt_of(state)
         if attempt >= oauth.MAX_ATTEMPTS:
             raise LoginFailure("bad_state", "state unknown after a fresh authorization")
-        return redirect(oauth.start_authorization(attempt + 1))
+        return redirect(oauth.start_authorization(attempt + 1, entry="retry"))
     grant = oauth.exchange_code(code, state)
     try:
         result = login.complete_login(grant)
     except LoginFailure:
         oauth.mark_code_failed(grant)
         raise
+    metrics.count_login(g.login_entry, "ok")
     flash_sync_notice(result.sync)
     return redirect(result.next_url)
 
