@@ -15,6 +15,8 @@ def create_app(config: dict | None = None) -> Flask:
     from clever.errors import init_error_pages
     from clever.extensions import csrf
     from clever.logs import init_logging
+    from clever.proxy import init_proxy
+    from clever.ratelimit import init_rate_limits
     from clever.security import init_security_headers
     from clever.sessions import init_sessions
     from clever.users import init_login
@@ -31,10 +33,12 @@ def create_app(config: dict | None = None) -> Flask:
     init_logging(app)
     init_database(app)
     init_sessions(app, redis_url)
+    init_rate_limits(app)
     init_login(app)
     login.init_app(app)
     csrf.init_app(app)
     register_blueprints(app)
     init_error_pages(app)
     init_security_headers(app)
+    init_proxy(app)
     return app
