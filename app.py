@@ -16,6 +16,8 @@ def create_app(config: dict | None = None) -> Flask:
     from clever.errors import init_error_pages
     from clever.extensions import csrf
     from clever.logs import init_logging
+    from clever.proxy import init_proxy
+    from clever.ratelimit import init_rate_limits
     from clever.security import init_security_headers
     from clever.sessions import init_sessions
     from clever.users import init_login
@@ -32,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_logging(app)
     init_database(app)
     init_sessions(app, redis_url)
+    init_rate_limits(app)
     init_login(app)
     login.init_app(app)
     csrf.init_app(app)
@@ -40,4 +43,5 @@ def create_app(config: dict | None = None) -> Flask:
     init_security_headers(app)
     init_commands(app)
     metrics.init_app(app)
+    init_proxy(app)
     return app

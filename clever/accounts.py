@@ -8,9 +8,9 @@ import time
 
 from flask import session, url_for
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from clever.local_accounts import authenticate, looks_like_email
+from clever.upsert import insert_missing
 from models import (
     ROLE_STUDENT,
     ROLE_TEACHER,
@@ -61,20 +61,17 @@ def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
     role = role_from_clever(roles)
     if role is None:
         raise NoUsableRole()
-    try:
-        return apply_clever_profile(me, clever_user, roles, role)
-    except IntegrityError:
-        # Two first logins of one person at once: the other request created the row; use it.
-        db.session.rollback()
-        return apply_clever_profile(me, clever_user, roles, role)
+    return apply_clever_profile(me, clever_user, roles, role)
 
 
 def apply_clever_profile(me: dict, clever_user: dict, roles: dict, role: str) -> tuple[User, bool]:
     name = clever_user.get("name") or {}
     user = find_by_clever_id(clever_user["id"])
     if user is None:
-        user = User(clever_id=clever_user["id"])
-        db.session.add(user)
+        # Two first logins of one person, or a classmate's sync, may insert the row this very
+        # moment: the upsert waits for theirs instead of failing on the unique key.
+        insert_missing(User, [{"clever_id": clever_user["id"]}], ("clever_id",))
+        user = find_by_clever_id(clever_user["id"])
     # A roster import may have created the row before this person ever logged in.
     created = user.last_login_at is None
     user.first_name = clip(User, "first_name", name.get("first")) or ""

@@ -36,10 +36,15 @@ ENV_NAMES = (
     "LOG_FORMAT",
     "TRUSTED_PROXY_COUNT",
     "METRICS_TOKEN",
+    "OAUTH_RATE_LIMIT",
 )
 
 
 DEFAULT_IDLE_MINUTES = 30
+# Per client address, over the OAuth start and the callback together (a login costs two), in
+# a moving window. A whole school sits behind one address at 8 a.m.: 2,000 logins in ten
+# minutes fit with room to spare; a flood of token exchanges does not.
+DEFAULT_OAUTH_RATE_LIMIT = "2400 per minute; 10000 per 10 minutes"
 
 # Operational knobs, each with its one default here. The code reads them from ``app.config``;
 # tests and deployments override them through ``create_app(config)``.
@@ -60,9 +65,6 @@ TUNABLES: dict[str, object] = {
     "SYNC_LOCK_SECONDS": 300,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
-    # Per client address, over the OAuth start and callback together. Generous, because a whole
-    # school can sit behind one address at 8 a.m.; it exists to stop floods of token exchanges.
-    "OAUTH_REQUESTS_PER_MINUTE": 600,
 }
 
 
@@ -83,6 +85,8 @@ class Settings:
     api_base_url: str
     token_encryption_key: str
     session_idle_minutes: int
+    trusted_proxy_count: int = 0
+    oauth_rate_limit: str = DEFAULT_OAUTH_RATE_LIMIT
 
     @property
     def redirect_uri(self) -> str:
@@ -120,6 +124,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_base_url=api_base.rstrip("/"),
         token_encryption_key=read_token_key(env, secret_key),
         session_idle_minutes=read_idle_minutes(env),
+        trusted_proxy_count=read_proxy_count(env),
+        oauth_rate_limit=read_rate_limit(env),
     )
 
 
@@ -208,14 +214,30 @@ def read_log_format(env: dict[str, str], app_env: str) -> str:
     return value
 
 
-def read_count(env: dict[str, str], name: str) -> int:
-    """A whole number 0 or more (default 0)."""
+def read_proxy_count(env: dict[str, str]) -> int:
+    """How many reverse proxies in front set X-Forwarded-*: exactly that many are believed."""
     try:
-        value = int(env.get(name) or 0)
-        if value < 0:
+        count = int(env.get("TRUSTED_PROXY_COUNT", "0"))
+        if not 0 <= count <= 10:
             raise ValueError
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, 0 or more") from None
+        raise ConfigError(
+            "TRUSTED_PROXY_COUNT must be the number of reverse proxies in front (0 to 10)"
+        ) from None
+    return count
+
+
+def read_rate_limit(env: dict[str, str]) -> str:
+    """A Flask-Limiter limit string such as "2400 per minute; 10000 per 10 minutes"."""
+    from limits import parse_many
+
+    value = env.get("OAUTH_RATE_LIMIT", "").strip() or DEFAULT_OAUTH_RATE_LIMIT
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            'OAUTH_RATE_LIMIT must be a limit such as "2400 per minute; 10000 per 10 minutes"'
+        ) from None
     return value
 
 
@@ -250,11 +272,12 @@ def apply_settings(app, overrides: dict) -> str | None:
         CLEVER_API_BASE_URL=settings.api_base_url,
         TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
+        TRUSTED_PROXY_COUNT=settings.trusted_proxy_count,
+        OAUTH_RATE_LIMIT=settings.oauth_rate_limit,
         TESTING=settings.app_env == "test",
         # Shown on /privacy: whom a district writes to for deletion (optional).
         PRIVACY_CONTACT=environ.get("PRIVACY_CONTACT") or None,
         LOG_FORMAT=read_log_format(environ, settings.app_env),
-        TRUSTED_PROXY_COUNT=read_count(environ, "TRUSTED_PROXY_COUNT"),
         # /metrics answers only with this bearer token; unset, it is a 404.
         METRICS_TOKEN=environ.get("METRICS_TOKEN") or None,
     )

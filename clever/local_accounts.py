@@ -82,7 +82,7 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
     ratelimit.check_attempts_allowed(account, ip)
     user = find_local_account(email)
     if verify_password(user, password):
-        ratelimit.clear_email_failures(account)
+        ratelimit.clear_account_failures(account, ip)
         return user
     ratelimit.record_failure(account, ip)
     return None

@@ -1,8 +1,13 @@
-"""Request counters in Redis, shared by every app instance.
+"""Rate limits with Flask-Limiter, in the app's Redis (moving windows), shared by every instance.
 
-Two limits: OAuth requests per client address (the start and the callback together), and failed
-password checks per account email and per client address. Each counts in Redis, so several app
-instances enforce one limit, and each fails closed: a Redis error propagates and the error pages
+Two kinds: OAuth requests per client address (the login start and the callback together,
+``OAUTH_RATE_LIMIT``), and failed password checks, counted per account *and* address, per
+address, and per account across all addresses (a ceiling against guessing from many addresses,
+high enough that a stranger's few tries never lock a teacher out; Clever logins never are).
+
+The client address is ``request.remote_addr``: the peer, or with ``TRUSTED_PROXY_COUNT`` set
+the address the trusted proxies forwarded (``clever.proxy``), so a forged X-Forwarded-For
+never moves a counter. Every limit fails closed: a Redis error propagates and the error pages
 answer 503, so no password is checked while we cannot count.
 """
 
@@ -14,17 +19,54 @@ import logging
 import time
 from dataclasses import dataclass
 
-from flask import current_app, request
-
-from clever.sessions import get_redis
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+from limits.strategies import RateLimiter
 
 log = logging.getLogger("clever.ratelimit")
 
-# Failed password checks allowed per 15-minute window, per account email and per client address.
-# The per-address limit is higher because a school shares one address between many teachers.
-FAILURE_WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_IP = 20
+KEY_PREFIX = "ratelimit"  # every counter's Redis key starts with it
+
+
+def client_address() -> str:
+    """The address limits are keyed on: only as trustworthy as the proxy setup in front."""
+    return request.remote_addr or "unknown"
+
+
+# Not swallowing storage errors (Flask-Limiter's default) keeps the OAuth limit failing closed;
+# no in-memory fallback, which would count per process.
+limiter = Limiter(
+    key_func=client_address,
+    strategy="moving-window",
+    headers_enabled=True,  # Retry-After on every 429
+    key_prefix="app",
+)
+
+
+def init_rate_limits(app: Flask) -> None:
+    """Bind the limiter to the app's Redis client (its pool and short timeouts)."""
+    pool = app.extensions["redis"].connection_pool
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "redis://")
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"connection_pool": pool, "key_prefix": KEY_PREFIX}
+    )
+    limiter.init_app(app)
+
+
+# -- OAuth requests per client address ----------------------------------------------------------
+
+# The login start and the callback draw on one allowance per address ("scope").
+oauth_limit = limiter.shared_limit(lambda: current_app.config["OAUTH_RATE_LIMIT"], scope="oauth")
+
+
+# -- failed password checks ---------------------------------------------------------------------
+
+# Failed checks allowed, in moving windows. The per-address limit is higher than the per-account
+# one because a school shares one address between many teachers.
+FAILURES_PER_ACCOUNT_AND_ADDRESS = parse("5 per 15 minutes")
+FAILURES_PER_ADDRESS = parse("20 per 15 minutes")
+FAILURES_PER_ACCOUNT = parse("50 per hour")
 
 
 @dataclass
@@ -44,74 +86,61 @@ class TooManyAttempts(Exception):
         return {"Retry-After": str(self.retry_after)}
 
 
-def client_address() -> str:
-    """The address counters are keyed on: only as trustworthy as the proxy setup in front."""
-    return request.remote_addr or "unknown"
+def strategy() -> RateLimiter:
+    """Flask-Limiter's moving window over its Redis storage."""
+    return limiter.limiter
 
 
-# -- OAuth requests per client address ----------------------------------------------------------
-
-
-def over_oauth_limit(client: str) -> int | None:
-    """Count one OAuth request from ``client``; seconds to wait when it is over the limit
-    (``OAUTH_REQUESTS_PER_MINUTE``, in fixed one-minute windows)."""
-    per_minute = current_app.config["OAUTH_REQUESTS_PER_MINUTE"]
-    window = int(time.time() // 60)
-    key = f"ratelimit:oauth:{client}:{window}"
-    pipe = get_redis().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 120)
-    count, _ = pipe.execute()
-    return 60 - int(time.time() % 60) or 1 if count > per_minute else None
-
-
-# -- failed password checks ---------------------------------------------------------------------
-
-
-def _email_key(email: str) -> str:
+def _account(email: str) -> str:
     """``email`` comes normalised (``local_accounts.normalise_email``): one counter per account.
 
     A keyed hash: Redis never holds the address, and a dump can't be reversed with a word list.
     """
     secret = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(secret, email.encode(), hashlib.sha256).hexdigest()
-    return f"ratelimit:password:email:{digest[:40]}"
+    return hmac.new(secret, email.encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def _ip_key(ip: str) -> str:
-    return f"ratelimit:password:ip:{ip}"
+def _limits(email: str | None, ip: str) -> list[tuple[RateLimitItem, tuple[str, ...], str]]:
+    """(limit, counter identifiers, scope for the log) that a check of ``email`` from ``ip``
+    counts against; ``email`` None: the address alone."""
+    limits = [(FAILURES_PER_ADDRESS, ("password", "address", ip), "address")]
+    if email is not None:
+        account = _account(email)
+        limits += [
+            (
+                FAILURES_PER_ACCOUNT_AND_ADDRESS,
+                ("password", "pair", account, ip),
+                "account+address",
+            ),
+            (FAILURES_PER_ACCOUNT, ("password", "account", account), "account"),
+        ]
+    return limits
 
 
 def check_attempts_allowed(email: str | None, ip: str) -> None:
-    """Raise TooManyAttempts when the email or the address used up its failures.
+    """Raise TooManyAttempts when a limit of this account or address is used up.
 
     Runs before any password check (``email`` None: the address alone, as for a sign-up).
     """
-    redis = get_redis()
-    limits = [(_ip_key(ip), MAX_FAILURES_PER_IP, "ip")]
-    if email is not None:
-        limits.insert(0, (_email_key(email), MAX_FAILURES_PER_EMAIL, "email"))
-    counts = redis.mget([key for key, _, _ in limits])
-    for (key, limit, scope), count in zip(limits, counts, strict=True):
-        if count is not None and int(count) >= limit:
-            ttl = redis.ttl(key)
+    window = strategy()
+    for item, identifiers, scope in _limits(email, ip):
+        if not window.test(item, *identifiers):
+            reset = window.get_window_stats(item, *identifiers).reset_time
             log.warning("password attempts rate limited scope=%s", scope)
-            raise TooManyAttempts(retry_after=ttl if ttl and ttl > 0 else FAILURE_WINDOW_SECONDS)
+            raise TooManyAttempts(retry_after=max(1, int(reset - time.time()) + 1))
 
 
 def record_failure(email: str | None, ip: str) -> None:
-    """Count a failed password check against the email and the address; ``email`` None counts
-    a probe that is not a password check (a sign-up with a taken email) against the address."""
-    keys = [_ip_key(ip)] if email is None else [_email_key(email), _ip_key(ip)]
-    pipe = get_redis().pipeline()
-    for key in keys:
-        # The window starts at the first failure (NX), so retrying doesn't extend it.
-        pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
-        pipe.incr(key)
-    pipe.execute()
+    """Count a failed password check against the account and the address; ``email`` None
+    counts a probe that is not a password check (a sign-up with a taken email)."""
+    window = strategy()
+    for item, identifiers, _ in _limits(email, ip):
+        window.hit(item, *identifiers)
 
 
-def clear_email_failures(email: str) -> None:
-    # Only the account's counter: resetting the address counter on success would let someone
-    # with their own account interleave good logins to keep guessing others' passwords.
-    get_redis().delete(_email_key(email))
+def clear_account_failures(email: str, ip: str) -> None:
+    """The password was right: this account's counters start over. The address counter does
+    not: resetting it on success would let someone with their own account interleave good
+    logins to keep guessing others' passwords."""
+    for item, identifiers, _ in _limits(email, ip)[1:]:
+        strategy().clear(item, *identifiers)

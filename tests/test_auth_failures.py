@@ -105,7 +105,7 @@ def test_bad_state_twice(flow, client, caplog):
 
 
 def test_a_flood_of_oauth_requests_from_one_address_is_slowed_down(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "OAUTH_REQUESTS_PER_MINUTE", 3)
+    monkeypatch.setitem(app.config, "OAUTH_RATE_LIMIT", "3 per minute")
     statuses = [client.get("/auth/clever/login").status_code for _ in range(4)]
     assert statuses == [302, 302, 302, 429]
     limited = client.get("/auth/clever/callback?code=x")

@@ -155,6 +155,45 @@ def test_a_database_error_mid_apply_rolls_everything_back(app, sandbox, synced, 
     assert_next_clean_sync_applies(app, sandbox)
 
 
+class Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg reports when PostgreSQL breaks a deadlock
+
+
+def abort_apply(monkeypatch, times: int, error: Exception) -> list[int]:
+    """The database aborts the apply's transaction ``times`` times, after its writes."""
+    original, calls = sync.Apply.enrollments, []
+
+    def enrollments_then_abort(self):
+        original(self)
+        db.session.flush()
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("INSERT INTO enrollments", {}, error)
+
+    monkeypatch.setattr(sync.Apply, "enrollments", enrollments_then_abort)
+    return calls
+
+
+@pytest.mark.parametrize("error", [Deadlock("deadlock detected"), Exception("database is locked")])
+def test_an_apply_the_database_aborts_is_applied_again(app, sandbox, synced, monkeypatch, error):
+    calls = abort_apply(monkeypatch, 2, error)
+    run = run_sync(app, sandbox, "ana")
+    assert (run["status"], len(calls)) == ("ok", 3)
+    # Applied once, from scratch: the counts of one clean apply, not three.
+    assert (run["updated"], run["archived"]) == (1, 1)
+    with app.app_context():
+        renamed = db.session.scalar(db.select(User).filter_by(clever_id=RENAMED))
+        assert renamed.first_name == "Renamed"
+
+
+def test_an_apply_aborted_every_time_fails_after_a_few_tries(app, sandbox, synced, monkeypatch):
+    calls = abort_apply(monkeypatch, 99, Deadlock("deadlock detected"))
+    run = run_sync(app, sandbox, "ana")
+    assert (run["status"], run["error"]) == ("failed", "database_error")
+    assert len(calls) == sync.runs.APPLY_ATTEMPTS
+    assert dump_roster(app) == synced
+
+
 def test_a_failed_first_sync_leaves_an_empty_roster(app, sandbox, fast_failures):
     with app.app_context():
         ensure_user("ana")

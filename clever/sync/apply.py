@@ -13,9 +13,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-
 from clever.sync.read import Snapshot
+from clever.upsert import insert_missing
 from models import (
     ROLE_STUDENT,
     ROLE_TEACHER,
@@ -89,6 +88,8 @@ class Apply:
         self.listed = {s["id"]: s for s in snap.sections}
 
     # The order matters: everything is read and the guard checked before the first write.
+    # Rows nobody has yet are inserted with the database's upsert (``insert_missing``), so a
+    # concurrent sync that inserts the same student or class first makes ours wait, not fail.
     def run(self) -> Counts:
         self.load()
         self.check_guard()
@@ -96,7 +97,7 @@ class Apply:
             self.organisations()
             self.people()
             self.sections()
-        db.session.flush()  # new users and sections get their ids
+        db.session.flush()  # changes to known rows, before links name them
         with db.session.no_autoflush:
             self.teaching_links()
             self.enrollments()
@@ -230,18 +231,32 @@ class Apply:
             row.archived_at = None
             self.counts.restored += 1
 
+    def _create(
+        self, model: type, rows: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], set[str]]:
+        """Insert the rows (by Clever id) nobody has; every one of them as loaded rows, and the
+        Clever ids this sync inserted (the others came from a concurrent sync meanwhile)."""
+        inserted = insert_missing(
+            model, ({"clever_id": cid, **values} for cid, values in rows.items()), ("clever_id",)
+        )
+        found = {row.clever_id: row for row in _select_in(model, model.clever_id, rows)}
+        return found, {cid for (cid,) in inserted}
+
+    def _update(self, row: Any, values: dict[str, Any]) -> bool:
+        """Assign what changed; never blank out what we have (a reduced record omits fields)."""
+        return any([self._set(row, column, value) for column, value in values.items() if value])
+
     def organisations(self) -> None:
         district = self._organisation(District, self.snap.district)
         school = self._organisation(School, self.snap.school)
         self.new_school = school
         if school is not None and district is not None and school.district_id is None:
-            school.district = district
-        # Relationships for new rows (no id before the flush); ids compared for known ones.
+            school.district_id = district.id
         user = self.user
-        if district is not None and (district.id is None or user.district_id != district.id):
-            user.district = district
-        if school is not None and (school.id is None or user.school_id != school.id):
-            user.school = school
+        if district is not None and user.district_id != district.id:
+            user.district_id = district.id
+        if school is not None and user.school_id != school.id:
+            user.school_id = school.id
 
     def _organisation(self, model: type, record: dict[str, Any] | None) -> Any:
         if record is None:
@@ -249,13 +264,16 @@ class Apply:
         name = clip(model, "name", record.get("name"))
         row = db.session.scalar(db.select(model).filter_by(clever_id=record["id"]))
         if row is None:
-            row = model(clever_id=record["id"], name=name or "")
-            db.session.add(row)
-        elif name:
-            self._set(row, "name", name)
+            found, inserted = self._create(model, {record["id"]: {"name": name or ""}})
+            row = found[record["id"]]
+            if record["id"] in inserted:
+                return row
+        self._update(row, {"name": name})
         return row
 
     def people(self) -> None:
+        new: dict[str, dict[str, Any]] = {}
+        known: dict[str, dict[str, Any]] = {}
         for cid, (record, role) in self.records.items():
             name = record.get("name") or {}
             values = {column: clip(User, column, name.get(key)) for column, key in USER_NAME_FIELDS}
@@ -263,63 +281,70 @@ class Apply:
             roles = record.get("roles") or {}
             values["grade"] = clip(User, "grade", (roles.get("student") or {}).get("grade"))
             person = self.users_by_cid.get(cid)
+            known[cid] = values
             if person is None:
                 # No last_login_at: the login tells a first login by its absence.
-                person = User(
-                    clever_id=cid,
-                    first_name=values["first_name"] or "",
-                    middle_name=values["middle_name"],
-                    last_name=values["last_name"] or "",
-                    email=values["email"],
-                    grade=values["grade"],
-                    role=role,
-                    clever_roles=",".join(sorted(roles))[:200],
-                )
-                db.session.add(person)
-                self.users_by_cid[cid] = person
-                continue
-            # Never blank out what we have: a reduced (Library) record omits fields.
-            changed = [self._set(person, column, v) for column, v in values.items() if v]
-            if any(changed):
+                new[cid] = values | {
+                    "first_name": values["first_name"] or "",
+                    "last_name": values["last_name"] or "",
+                    "role": role,
+                    "clever_roles": ",".join(sorted(roles))[:200],
+                }
+            elif self._update(person, values):
                 self.counts.updated += 1
+        found, inserted = self._create(User, new)
+        self.users_by_cid.update(found)
+        for cid in new.keys() - inserted:  # a concurrent sync stored them a moment ago
+            self._update(found[cid], known[cid])
 
     def sections(self) -> None:
         wanted = {r["school"] for r in self.listed.values() if isinstance(r.get("school"), str)}
-        schools = {s.clever_id: s for s in _select_in(School, School.clever_id, wanted)}
+        schools = {s.clever_id: s.id for s in _select_in(School, School.clever_id, wanted)}
         if self.new_school is not None:
-            schools[self.new_school.clever_id] = self.new_school
+            schools[self.new_school.clever_id] = self.new_school.id
+        pending: dict[str, dict[str, Any]] = {}
         for cid, record in self.listed.items():
+            values = self._section_values(record, schools)
             section = self.sections_by_cid.get(cid)
-            name = clip(Section, "name", record.get("name"))
             if section is None:
-                section = Section(clever_id=cid, name=name or "Untitled class")
-                db.session.add(section)
-                self.sections_by_cid[cid] = section
-                self.counts.added += 1
-                changed = []
-            else:
-                self._restore(section)
-                changed = [self._set(section, "name", name)] if name else []
-            # A key Clever left out (Library view) leaves our value alone; null clears it.
-            for column in SECTION_FIELDS:
-                if column in record:
-                    value = clip(Section, column, record[column])
-                    changed.append(self._set(section, column, value))
-            school = schools.get(record.get("school") or "")
-            if school is not None and (school.id is None or section.school_id != school.id):
-                section.school = school
-                changed.append(True)
-            if any(changed) and section.id is not None:
+                pending[cid] = values
+                continue
+            self._restore(section)
+            if self._update_section(section, values):
                 self.counts.updated += 1
+        new = {cid: v | {"name": v.get("name") or "Untitled class"} for cid, v in pending.items()}
+        found, inserted = self._create(Section, new)
+        self.sections_by_cid.update(found)
+        self.counts.added += len(inserted)
+        for cid in new.keys() - inserted:  # a concurrent sync stored it a moment ago
+            self._restore(found[cid])
+            self._update_section(found[cid], pending[cid])
+
+    def _section_values(self, record: dict[str, Any], schools: dict[str, int]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        name = clip(Section, "name", record.get("name"))
+        if name:
+            values["name"] = name
+        # A key Clever left out (Library view) leaves our value alone; null clears it.
+        for column in SECTION_FIELDS:
+            if column in record:
+                values[column] = clip(Section, column, record[column])
+        school_id = schools.get(record.get("school") or "")
+        if school_id is not None:
+            values["school_id"] = school_id
+        return values
+
+    def _update_section(self, section: Section, values: dict[str, Any]) -> bool:
+        return any([self._set(section, column, value) for column, value in values.items()])
 
     def _link(self, section: Section, person: User, primary: bool) -> None:
         links = self.links.setdefault(section.id, {})
         link = links.get(person.id)
         if link is None:
+            # Not added to the session: ``_insert_new`` writes these with one upsert.
             link = SectionTeacher(section_id=section.id, teacher_id=person.id, is_primary=primary)
-            db.session.add(link)
             links[person.id] = link
-            self.counts.added += 1
+            self.new_links.append(link)
             return
         self._restore(link)
         if self._set(link, "is_primary", primary):
@@ -327,10 +352,16 @@ class Apply:
 
     def teaching_links(self) -> None:
         """Each listed class's teachers as Clever lists them; end the classes a teacher left."""
+        self.new_links: list[SectionTeacher] = []
         for cid, record in self.listed.items():
             self._class_links(cid, record)
         if self.teacher:
             self._end_classes_left()
+        rows = [
+            {"section_id": x.section_id, "teacher_id": x.teacher_id, "is_primary": x.is_primary}
+            for x in self.new_links
+        ]
+        self._insert_new(SectionTeacher, rows, ("section_id", "teacher_id"))
 
     def _class_links(self, cid: str, record: dict[str, Any]) -> None:
         me = self.user
@@ -364,10 +395,17 @@ class Apply:
                 self._archive(section)
 
     def enrollments(self) -> None:
+        self.new_enrollments: list[dict[str, int]] = []
         if self.teacher:
             self._class_enrollments()
         else:
             self._own_enrollments()
+        self._insert_new(Enrollment, self.new_enrollments, ("section_id", "student_id"))
+
+    def _insert_new(self, model: type, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+        """New links or enrollments; one a concurrent sync inserted first is not ours to count
+        (it was inserted active, as this sync would have)."""
+        self.counts.added += len(insert_missing(model, rows, keys))
 
     def _own_enrollments(self) -> None:
         """A student sync: the student is enrolled in exactly the classes listed."""
@@ -394,8 +432,7 @@ class Apply:
     def _enroll(self, section: Section, student_id: int, row: Enrollment | None) -> None:
         """A new enrollment, or the existing one restored."""
         if row is None:
-            db.session.add(Enrollment(section_id=section.id, student_id=student_id))
-            self.counts.added += 1
+            self.new_enrollments.append({"section_id": section.id, "student_id": student_id})
         else:
             self._restore(row)
 
@@ -408,13 +445,12 @@ class Apply:
                 db.select(TeacherSectionPreference.section_id).filter_by(teacher_id=self.user.id)
             )
         )
-        for section in (self.sections_by_cid[cid] for cid in self.listed):
-            if section.id not in have:
-                db.session.add(
-                    TeacherSectionPreference(
-                        teacher_id=self.user.id, section_id=section.id, selected=True
-                    )
-                )
+        rows = [
+            {"teacher_id": self.user.id, "section_id": section.id, "selected": True}
+            for section in (self.sections_by_cid[cid] for cid in self.listed)
+            if section.id not in have
+        ]
+        insert_missing(TeacherSectionPreference, rows, ("teacher_id", "section_id"))
 
 
 def _split_members(
@@ -444,25 +480,15 @@ def _split_members(
 def apply_or_hold(
     user: User, snap: Snapshot, allow_shrink: Collection[str]
 ) -> tuple[Counts, dict[str, Any] | None]:
-    """(what changed, None), or (nothing, the would-be changes) when the guard held the sync."""
+    """(what changed, None), or (nothing, the would-be changes) when the guard held the sync.
+
+    Everything is written (flushed) before it returns, so a database that aborts the
+    transaction says so here, while the caller can still apply again from the start.
+    """
     try:
-        return apply_with_retry(user, snap, allow_shrink), None
+        counts = Apply(user, snap, allow_shrink=allow_shrink).run()
+        db.session.flush()
+        return counts, None
     except HeldSync as guard:
         # Nothing was written: the guard runs before the first change.
         return Counts(), guard.changes
-
-
-def apply_with_retry(user: User, snap: Snapshot, allow_shrink: Collection[str]) -> Counts:
-    """Apply; once more on a unique-key race (a classmate's login inserted the same row)."""
-    try:
-        return _apply_once(user, snap, allow_shrink)
-    except sa_exc.IntegrityError:
-        db.session.rollback()
-        log.info("sync of user %s met a concurrent insert; applying again", user.id)
-        return _apply_once(user, snap, allow_shrink)
-
-
-def _apply_once(user: User, snap: Snapshot, allow_shrink: Collection[str]) -> Counts:
-    counts = Apply(user, snap, allow_shrink=allow_shrink).run()
-    db.session.flush()  # a unique-key race shows here, while a retry is still possible
-    return counts

@@ -23,11 +23,11 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 
-from clever import metrics, roster
+from clever import metrics, roster, upsert
 from clever.api import CleverAPI, CleverAPIError
 from clever.sessions import get_redis
 from clever.sync.apply import Counts, apply_or_hold
-from clever.sync.read import RosterReader, make_api
+from clever.sync.read import RosterReader, Snapshot, make_api
 from clever.tokens import load_token
 from models import SyncRun, User, db, utcnow
 
@@ -35,6 +35,8 @@ from models import SyncRun, User, db, utcnow
 log = logging.getLogger("clever.sync")
 
 PROGRESS_SECONDS = 3600
+# Tries of one apply the database aborted for a concurrent transaction (see _apply_and_record).
+APPLY_ATTEMPTS = 5
 
 StartResult = Literal["started", "busy", "no_token", "not_clever"]
 
@@ -298,12 +300,7 @@ def _read_and_apply(
     code: str | None = None
     try:
         snap = reader.finish(skip=roster.unselected_sections(user) if user.is_teacher else ())
-        counts, held = apply_or_hold(user, snap, allow_shrink)
-        # Before the run's own fields change: its query would autoflush them in a 2nd UPDATE.
-        _supersede_held_runs(user.id, run_id)
-        _set_result(run, counts, held, sections_total=len(snap.members))
-        stopwatch.stamp(run)
-        db.session.commit()  # the roster changes and the run's result, together
+        _apply_and_record(user, run, run_id, snap, allow_shrink, stopwatch)
         recorded: SyncRun | None = run
     except Exception as error:  # every failure becomes a failed run; the login goes on
         db.session.rollback()
@@ -317,6 +314,35 @@ def _read_and_apply(
         # Even the failure could not be written: the caller still learns that the sync failed.
         return SyncOutcome(SyncStatus.FAILED, None, error=code)
     return SyncOutcome.of(recorded)
+
+
+def _apply_and_record(
+    user: User,
+    run: SyncRun,
+    run_id: int,
+    snap: Snapshot,
+    allow_shrink: Collection[str],
+    stopwatch: _Stopwatch,
+) -> None:
+    """Apply the snapshot and record the result in one transaction. When the database aborts
+    it for another one (deadlock, serialization failure, a locked SQLite file, a key taken
+    meanwhile), roll back and apply again from a fresh read, a few times, with jittered
+    backoff; then the error goes up and the run is recorded as failed."""
+    for attempt in range(1, APPLY_ATTEMPTS + 1):
+        try:
+            counts, held = apply_or_hold(user, snap, allow_shrink)
+            # Before the run's own fields change: its query would autoflush them in a 2nd UPDATE.
+            _supersede_held_runs(user.id, run_id)
+            _set_result(run, counts, held, sections_total=len(snap.members))
+            stopwatch.stamp(run)
+            db.session.commit()  # the roster changes and the run's result, together
+            return
+        except sa_exc.DBAPIError as error:
+            if attempt == APPLY_ATTEMPTS or not upsert.is_retryable(error):
+                raise
+            db.session.rollback()
+            log.info("sync run %s met a concurrent transaction; applying again", run_id)
+            upsert.pause_before_retry(attempt)
 
 
 def _set_result(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.exceptions import TooManyRequests
 
 from clever import login, metrics, oauth, ratelimit
 from clever.errors import LoginFailure
@@ -17,27 +16,20 @@ from clever.tokens import delete_token
 bp = Blueprint("auth", __name__)
 
 
-@bp.before_request
-def limit_oauth_requests():
-    if request.endpoint in {"auth.clever_login", "auth.callback"}:
-        retry_after = ratelimit.over_oauth_limit(ratelimit.client_address())
-        if retry_after:
-            raise TooManyRequests(retry_after=retry_after)
-    return None
-
-
 @bp.get("/login")
 def login_page():
     return render_template("auth/login.html", form=LoginForm())
 
 
 @bp.get("/auth/clever/login")
+@ratelimit.oauth_limit
 def clever_login():
     attempt = request.args.get("attempt", "1")
     return redirect(oauth.start_authorization(int(attempt) if attempt.isdigit() else 1))
 
 
 @bp.get("/auth/clever/callback")
+@ratelimit.oauth_limit
 def callback():
     code, state, error = (request.args.get(k) for k in ("code", "state", "error"))
     g.login_entry = oauth.entry_of(state)  # for the logins metric, success or failure

@@ -1,0 +1,55 @@
+"""The first morning of school: 50 first logins whose rosters overlap, all at once, then all
+again, against the app under the repository's gunicorn.conf.py, with 100 ms added to every
+Clever call. Run on PostgreSQL for the figures that matter:
+
+    DATABASE_URL=postgresql://... REDIS_URL=redis://... .venv/bin/pytest tests/bench -s -k morning
+
+Prints, per run and round, the failed syncs, the 5xx answers and the p50/p95 login wall time.
+The seed has 6 teachers with classes: the crowd is those 6 and the 44 students who share the
+most of their classes (tests/test_first_morning.py runs 30 of them in every CI pass).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+
+import pytest
+from first_morning import app_environment, crowd_logs_in, gunicorn, overlapping_crowd
+
+from models import SyncRun, db
+
+DELAY = 0.1
+RUNS = 5
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@pytest.mark.parametrize("run", range(1, RUNS + 1))
+def test_first_morning(run, app, app_config, sandbox, tmp_path):
+    crowd = overlapping_crowd(6, 44)
+    sandbox.add_fault(path="*", delay=DELAY)
+    failed_total = errors_total = 0
+    with gunicorn(app_environment(app_config), log=tmp_path / "gunicorn.log") as origin:
+        for round_ in (1, 2):
+            logins = crowd_logs_in(origin, sandbox.url, crowd)
+            with app.app_context():
+                statuses = Counter(
+                    db.session.scalars(db.select(SyncRun.status).where(SyncRun.id > 0))
+                )
+            failed = statuses.get("failed", 0) - failed_total
+            errors = sum(login.server_errors for login in logins)
+            failed_total += failed
+            errors_total += errors
+            times = [login.seconds for login in logins]
+            print(
+                f"\nrun {run} round {round_}: {len(crowd)} logins, {failed} failed syncs, "
+                f"{errors} 5xx, p50 {statistics.median(times):.2f} s, "
+                f"p95 {percentile(times, 0.95):.2f} s"
+            )
+    retried = (tmp_path / "gunicorn.log").read_text().count("applying again")
+    print(f"run {run}: applies retried after a database abort: {retried}")
+    assert (failed_total, errors_total) == (0, 0)
