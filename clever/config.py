@@ -32,6 +32,7 @@ ENV_NAMES = (
     "CLEVER_API_BASE_URL",
     "TOKEN_ENCRYPTION_KEY",
     "SESSION_IDLE_MINUTES",
+    "TRUSTED_HOSTS",
 )
 
 
@@ -59,6 +60,11 @@ TUNABLES: dict[str, object] = {
     # Per client address, over the OAuth start and callback together. Generous, because a whole
     # school can sit behind one address at 8 a.m.; it exists to stop floods of token exchanges.
     "OAUTH_REQUESTS_PER_MINUTE": 600,
+    # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)
+    # before it is read.
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    # The most values one list field (the class selection's section_ids) may carry.
+    "MAX_LIST_FIELD_VALUES": 500,
 }
 
 
@@ -79,6 +85,7 @@ class Settings:
     api_base_url: str
     token_encryption_key: str
     session_idle_minutes: int
+    trusted_hosts: tuple[str, ...] = ()
 
     @property
     def redirect_uri(self) -> str:
@@ -116,6 +123,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_base_url=api_base.rstrip("/"),
         token_encryption_key=read_token_key(env, secret_key),
         session_idle_minutes=read_idle_minutes(env),
+        trusted_hosts=split_uris(env.get("TRUSTED_HOSTS", "")),
     )
 
 
@@ -168,6 +176,8 @@ def check_production(
         raise ConfigError("in production TOKEN_ENCRYPTION_KEY must be set")
     if not env.get("REDIS_URL"):
         raise ConfigError("in production REDIS_URL must be set")
+    if not split_uris(env.get("TRUSTED_HOSTS", "")):
+        raise ConfigError("in production TRUSTED_HOSTS must list the app's host names")
 
 
 def read_token_key(env: dict[str, str], secret_key: str) -> str:
@@ -228,6 +238,8 @@ def apply_settings(app, overrides: dict) -> str | None:
         CLEVER_API_BASE_URL=settings.api_base_url,
         TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
+        # Flask answers 400 to any other Host header; unset outside production means any host.
+        TRUSTED_HOSTS=list(settings.trusted_hosts) or None,
         TESTING=settings.app_env == "test",
     )
     app.config.update(TUNABLES)

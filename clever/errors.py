@@ -8,7 +8,7 @@ import secrets
 import redis
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 log = logging.getLogger("clever.errors")
 
@@ -119,6 +119,12 @@ def init_error_pages(app: Flask) -> None:
             "For your security, forms stop working after a while or in another tab. "
             "Go back, reload the page and send it again.",
         )
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page template either.
+        log.warning("refused a request for an untrusted host path=%s", request.path)
+        return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(ServiceUnavailable)
     def unavailable(error):
