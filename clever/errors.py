@@ -6,8 +6,10 @@ import logging
 import secrets
 
 import redis
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sqlalchemy_errors
 from werkzeug.exceptions import HTTPException, SecurityError
 
 log = logging.getLogger("clever.errors")
@@ -80,6 +82,22 @@ class ServiceUnavailable(HTTPException):
     description = "The service is briefly unavailable."
 
 
+# A store we depend on is down or unreachable: a 503 to wait out, not a bug. Integrity and data
+# errors are deliberately absent: those are bugs and stay 500s.
+OUTAGES = (
+    redis.RedisError,
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    sqlalchemy_errors.TimeoutError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    # An error raised by an after_request hook or the session arrives as a 500 wrapping it.
+    original = getattr(error, "original_exception", None)
+    return isinstance(error, OUTAGES) or isinstance(original, OUTAGES)
+
+
 def new_reference() -> str:
     return secrets.token_hex(4).upper()
 
@@ -128,6 +146,9 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(ServiceUnavailable)
     def unavailable(error):
+        # Nothing on this page may touch the database: show it as to a visitor who is not signed
+        # in, instead of loading (or lazily reading) the signed-in user.
+        g._login_user = AnonymousUserMixin()
         return render_http_error(
             503,
             "We'll be right back",
@@ -137,6 +158,8 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if is_outage(error):
+            return unavailable(ServiceUnavailable())
         titles = {
             404: ("Page not found", "There is nothing at this address. Check the link or go home."),
             405: ("That didn't work", "This page can't be used that way. Go back and try again."),
@@ -152,7 +175,8 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        if isinstance(error, redis.RedisError):
+        if is_outage(error):
+            log.error("service unavailable path=%s: %s", request.path, type(error).__name__)
             return unavailable(ServiceUnavailable())
         reference = new_reference()
         log.exception("unhandled error ref=%s path=%s", reference, request.path)

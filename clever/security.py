@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_login import current_user
+from flask import Flask, request, session
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -20,7 +19,11 @@ def init_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user.is_authenticated or request.path.startswith("/auth/"):
+        # A page opened from here (or one that opened us) gets no handle on this window.
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # The session's user id, not current_user: this runs on error pages too, and must not
+        # need the database (which may be the thing that is down).
+        if "_user_id" in session or request.path.startswith("/auth/"):
             # Pages with names and rosters must not linger in shared devices' caches.
             response.headers["Cache-Control"] = "no-store"
         if request.path.startswith("/auth/"):

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
+from live import serve
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from clever.embedded_redis import RedisProcess, free_port
+from clever.embedded_redis import RedisProcess
 
 # What the strict server changes of the test configuration.
 STRICT_CONFIG = {"WTF_CSRF_ENABLED": True, "TRUSTED_HOSTS": "127.0.0.1,localhost"}
@@ -138,14 +139,6 @@ def _live_server(app_config, schema):
 def live_url(app, _live_server) -> str:
     """The app served over real HTTP; depends on ``app`` so state is wiped after each test."""
     return _live_server
-
-
-def serve(application) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,26 @@ and send a request whose body arrives later (the slow request of a race)."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import requests
+from werkzeug.serving import make_server
 
 from clever.config import DEMO_CLIENT_ID
+from clever.embedded_redis import free_port
+
+
+def serve(application) -> Iterator[str]:
+    """Serve ``application`` on a free loopback port until the generator is closed."""
+    server = make_server("127.0.0.1", free_port(), application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 def sign_in(live_url: str, persona: str, browser: requests.Session | None = None):
