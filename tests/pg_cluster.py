@@ -3,6 +3,7 @@ one): initdb into a temporary directory, run as the ``postgres`` user when we ar
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -65,8 +66,6 @@ class PostgresCluster:
         self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.data, ignore_errors=True)
