@@ -15,7 +15,7 @@ def create_app(config: dict | None = None) -> Flask:
     from clever.errors import init_error_pages
     from clever.extensions import csrf
     from clever.logs import init_logging
-    from clever.security import init_security_headers
+    from clever.security import init_security
     from clever.sessions import init_sessions
     from clever.users import init_login
     from clever.views import register_blueprints
@@ -31,10 +31,10 @@ def create_app(config: dict | None = None) -> Flask:
     init_logging(app)
     init_database(app)
     init_sessions(app, redis_url)
+    init_security(app)  # the cross-site check runs before CSRFProtect reads any form
     init_login(app)
     login.init_app(app)
     csrf.init_app(app)
     register_blueprints(app)
     init_error_pages(app)
-    init_security_headers(app)
     return app

@@ -53,16 +53,27 @@ ROLE_STUDENT = "student"
 TEACHER_LIKE_ROLES = ("teacher", "staff", "district_admin")
 
 
+# C0 controls and DEL: tabs, newlines and other separators become a space, the rest go.
+CONTROL_CHARACTERS = str.maketrans(
+    {
+        **{code: None for code in [*range(0x20), 0x7F]},
+        **{code: " " for code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F)},
+        **{code: " " for code in (0x2028, 0x2029)},  # Unicode line and paragraph separators
+    }
+)
+
+
 def clip(model: type, column: str, value: object) -> str | None:
-    """``value`` as stripped text cut to ``model.column``'s length, or None when empty.
+    """``value`` as clean, stripped text cut to ``model.column``'s length, or None when empty.
 
     Clever sets no maximum length. PostgreSQL raises on an over-long VARCHAR while SQLite
     ignores the length: cut here, so both databases store the same thing and an over-long name
-    cannot fail a login or a sync in production only.
+    cannot fail a login or a sync in production only. Control characters go too: PostgreSQL
+    refuses U+0000 in text outright, and a tab or a newline has no place in a name.
     """
     if value is None:
         return None
-    text = str(value).strip()
+    text = str(value).translate(CONTROL_CHARACTERS).strip()
     limit = getattr(model.__table__.c[column].type, "length", None)
     if limit is not None:
         text = text[:limit]

@@ -1,13 +1,27 @@
-"""Security headers on every response (log redaction is in ``clever.logs``)."""
+"""Security headers on every response, and the cross-site check on every unsafe request (log
+redaction is in ``clever.logs``)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, request, session
+from werkzeug.exceptions import Forbidden
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self' {oauth}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class CrossSiteRequest(Forbidden):
+    description = "This request came from another website."
+
+
+def init_security(app: Flask) -> None:
+    init_security_headers(app)
+    app.before_request(refuse_cross_site)
 
 
 def init_security_headers(app: Flask) -> None:
@@ -35,3 +49,24 @@ def init_security_headers(app: Flask) -> None:
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
             )
         return response
+
+
+def request_site() -> str:
+    """Where the browser says this request comes from: "same-origin", "cross-site" or
+    "unknown" (no Fetch Metadata and no Origin: not a browser, or a very old one)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        # "none": the user typed or bookmarked it; "same-site" is a sibling origin, not us.
+        return "same-origin" if site in {"same-origin", "none"} else "cross-site"
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return "unknown"
+    # "null" (a sandboxed frame, a privacy redirect) cannot be shown to be us.
+    return "same-origin" if urlsplit(origin).netloc == request.host else "cross-site"
+
+
+def refuse_cross_site() -> None:
+    """A second layer behind the CSRF tokens: browsers label cross-site requests, so an unsafe
+    method from another site is refused before any form is read."""
+    if request.method not in SAFE_METHODS and request_site() == "cross-site":
+        raise CrossSiteRequest()
