@@ -6,6 +6,7 @@ archived (``archived_at``) rather than deleted, so teachers' work survives a ros
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -53,14 +54,10 @@ ROLE_STUDENT = "student"
 TEACHER_LIKE_ROLES = ("teacher", "staff", "district_admin")
 
 
-# C0 controls and DEL: tabs, newlines and other separators become a space, the rest go.
-CONTROL_CHARACTERS = str.maketrans(
-    {
-        **{code: None for code in [*range(0x20), 0x7F]},
-        **{code: " " for code in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F)},
-        **{code: " " for code in (0x2028, 0x2029)},  # Unicode line and paragraph separators
-    }
-)
+# Line breaks, tabs and other separators among the C0 controls: a run of them becomes one space.
+SEPARATORS = re.compile("[\t\n\v\f\r\x1c-\x1f\u2028\u2029]+")
+# Every other C0 control character, and DEL: dropped.
+CONTROLS = re.compile("[\x00-\x1f\x7f]")
 
 
 def clip(model: type, column: str, value: object) -> str | None:
@@ -73,7 +70,7 @@ def clip(model: type, column: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    text = str(value).translate(CONTROL_CHARACTERS).strip()
+    text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
     limit = getattr(model.__table__.c[column].type, "length", None)
     if limit is not None:
         text = text[:limit]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, request, session
-from werkzeug.exceptions import Forbidden
+from flask import Flask, current_app, request, session
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -21,6 +21,7 @@ class CrossSiteRequest(Forbidden):
 
 def init_security(app: Flask) -> None:
     init_security_headers(app)
+    app.before_request(refuse_oversized)
     app.before_request(refuse_cross_site)
 
 
@@ -63,6 +64,14 @@ def request_site() -> str:
         return "unknown"
     # "null" (a sandboxed frame, a privacy redirect) cannot be shown to be us.
     return "same-origin" if urlsplit(origin).netloc == request.host else "cross-site"
+
+
+def refuse_oversized() -> None:
+    """Flask checks MAX_CONTENT_LENGTH only when a view reads the body; refuse up front, so no
+    page (a redirect to the login page, say) answers as if a 10 MB upload were fine."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
 
 
 def refuse_cross_site() -> None:

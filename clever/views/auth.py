@@ -112,7 +112,7 @@ def expired_form(error):
     return render_template("auth/logout_confirm.html"), 400
 
 
-@bp.get("/auth/clever/failed/<ref>")
+@bp.get("/auth/clever/failed/<string(maxlength=16):ref>")
 def login_failed(ref: str):
     """Where a failed callback sends the browser, so the used code leaves the address bar."""
     return render_login_failure_page(ref)
