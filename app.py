@@ -18,7 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     from clever.logs import init_logging
     from clever.proxy import init_proxy
     from clever.ratelimit import init_rate_limits
-    from clever.security import init_security_headers
+    from clever.security import init_security
     from clever.sessions import init_sessions
     from clever.users import init_login
     from clever.views import register_blueprints
@@ -35,12 +35,12 @@ def create_app(config: dict | None = None) -> Flask:
     init_database(app)
     init_sessions(app, redis_url)
     init_rate_limits(app)
+    init_security(app)  # the cross-site check runs before CSRFProtect reads any form
     init_login(app)
     login.init_app(app)
     csrf.init_app(app)
     register_blueprints(app)
     init_error_pages(app)
-    init_security_headers(app)
     init_commands(app)
     metrics.init_app(app)
     init_proxy(app)

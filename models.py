@@ -6,6 +6,7 @@ archived (``archived_at``) rather than deleted, so teachers' work survives a ros
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -53,16 +54,23 @@ ROLE_STUDENT = "student"
 TEACHER_LIKE_ROLES = ("teacher", "staff", "district_admin")
 
 
+# Line breaks, tabs and other separators among the C0 controls: a run of them becomes one space.
+SEPARATORS = re.compile("[\t\n\v\f\r\x1c-\x1f\u2028\u2029]+")
+# Every other C0 control character, and DEL: dropped.
+CONTROLS = re.compile("[\x00-\x1f\x7f]")
+
+
 def clip(model: type, column: str, value: object) -> str | None:
-    """``value`` as stripped text cut to ``model.column``'s length, or None when empty.
+    """``value`` as clean, stripped text cut to ``model.column``'s length, or None when empty.
 
     Clever sets no maximum length. PostgreSQL raises on an over-long VARCHAR while SQLite
     ignores the length: cut here, so both databases store the same thing and an over-long name
-    cannot fail a login or a sync in production only.
+    cannot fail a login or a sync in production only. Control characters go too: PostgreSQL
+    refuses U+0000 in text outright, and a tab or a newline has no place in a name.
     """
     if value is None:
         return None
-    text = str(value).strip()
+    text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
     limit = getattr(model.__table__.c[column].type, "length", None)
     if limit is not None:
         text = text[:limit]

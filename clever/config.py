@@ -37,6 +37,7 @@ ENV_NAMES = (
     "TRUSTED_PROXY_COUNT",
     "METRICS_TOKEN",
     "OAUTH_RATE_LIMIT",
+    "TRUSTED_HOSTS",
 )
 
 
@@ -65,6 +66,11 @@ TUNABLES: dict[str, object] = {
     "SYNC_LOCK_SECONDS": 300,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
+    # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)
+    # before it is read.
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    # The most values one list field (the class selection's section_ids) may carry.
+    "MAX_LIST_FIELD_VALUES": 500,
 }
 
 
@@ -87,6 +93,7 @@ class Settings:
     session_idle_minutes: int
     trusted_proxy_count: int = 0
     oauth_rate_limit: str = DEFAULT_OAUTH_RATE_LIMIT
+    trusted_hosts: tuple[str, ...] = ()
 
     @property
     def redirect_uri(self) -> str:
@@ -126,6 +133,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         session_idle_minutes=read_idle_minutes(env),
         trusted_proxy_count=read_proxy_count(env),
         oauth_rate_limit=read_rate_limit(env),
+        trusted_hosts=split_uris(env.get("TRUSTED_HOSTS", "")),
     )
 
 
@@ -178,6 +186,8 @@ def check_production(
         raise ConfigError("in production TOKEN_ENCRYPTION_KEY must be set")
     if not env.get("REDIS_URL"):
         raise ConfigError("in production REDIS_URL must be set")
+    if not split_uris(env.get("TRUSTED_HOSTS", "")):
+        raise ConfigError("in production TRUSTED_HOSTS must list the app's host names")
 
 
 def read_token_key(env: dict[str, str], secret_key: str) -> str:
@@ -274,6 +284,8 @@ def apply_settings(app, overrides: dict) -> str | None:
         SESSION_IDLE_MINUTES=settings.session_idle_minutes,
         TRUSTED_PROXY_COUNT=settings.trusted_proxy_count,
         OAUTH_RATE_LIMIT=settings.oauth_rate_limit,
+        # Flask answers 400 to any other Host header; unset outside production means any host.
+        TRUSTED_HOSTS=list(settings.trusted_hosts) or None,
         TESTING=settings.app_env == "test",
         # Shown on /privacy: whom a district writes to for deletion (optional).
         PRIVACY_CONTACT=environ.get("PRIVACY_CONTACT") or None,

@@ -6,11 +6,14 @@ import logging
 import secrets
 
 import redis
-from flask import Flask, g, render_template, request
+from flask import Flask, g, redirect, render_template, request, url_for
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy import exc as sqlalchemy_errors
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from clever import metrics
+from clever.sessions import get_redis
 
 log = logging.getLogger("clever.errors")
 
@@ -82,22 +85,56 @@ class ServiceUnavailable(HTTPException):
     description = "The service is briefly unavailable."
 
 
+# A store we depend on is down or unreachable: a 503 to wait out, not a bug. Integrity and data
+# errors are deliberately absent: those are bugs and stay 500s.
+OUTAGES = (
+    redis.RedisError,
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    sqlalchemy_errors.TimeoutError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    # An error raised by an after_request hook or the session arrives as a 500 wrapping it.
+    original = getattr(error, "original_exception", None)
+    return isinstance(error, OUTAGES) or isinstance(original, OUTAGES)
+
+
 def new_reference() -> str:
     return secrets.token_hex(4).upper()
 
 
+FAILURE_PREFIX = "login-failure:"
+FAILURE_SECONDS = 900  # how long the failure page's reference finds its reason
+
+
 def render_login_failure(error: LoginFailure):
-    status, title, message = LOGIN_FAILURES[error.reason]
     reference = new_reference()
     # The reference id joins the page to this line; no code, state, token or name is logged.
     log.warning("login failed ref=%s reason=%s detail=%s", reference, error.reason, error.detail)
     metrics.count_login(g.get("login_entry", "unknown"), error.reason)
+    if request.endpoint == "auth.callback":
+        # Leave the callback URL (and the used code in it) for a page that names only the id.
+        get_redis().set(FAILURE_PREFIX + reference, error.reason, ex=FAILURE_SECONDS)
+        return redirect(url_for("auth.login_failed", ref=reference), 303)
+    return login_failure_page(error.reason, reference)
+
+
+def render_login_failure_page(reference: str):
+    reason = get_redis().get(FAILURE_PREFIX + reference) if reference.isalnum() else None
+    # An unknown or expired reference: the sign-in is over either way; offer a fresh start.
+    return login_failure_page(reason.decode() if reason else "bad_state", reference)
+
+
+def login_failure_page(reason: str, reference: str):
+    status, title, message = LOGIN_FAILURES.get(reason, LOGIN_FAILURES["bad_state"])
     return (
         render_template(
             "errors/login_failed.html",
             title=title,
             message=message,
-            reason=error.reason,
+            reason=reason,
             reference=reference,
         ),
         status,
@@ -111,20 +148,31 @@ def render_http_error(status: int, title: str, message: str, headers: dict | Non
     return body, status, headers or {}
 
 
+def render_csrf_failure(error=None):
+    return render_http_error(
+        400,
+        "This form had expired",
+        "For your security, forms stop working after a while or in another tab. "
+        "Go back, reload the page and send it again.",
+    )
+
+
 def init_error_pages(app: Flask) -> None:
     app.register_error_handler(LoginFailure, render_login_failure)
 
-    @app.errorhandler(CSRFError)
-    def csrf_failed(error):
-        return render_http_error(
-            400,
-            "This form had expired",
-            "For your security, forms stop working after a while or in another tab. "
-            "Go back, reload the page and send it again.",
-        )
+    app.register_error_handler(CSRFError, render_csrf_failure)
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page template either.
+        log.warning("refused a request for an untrusted host path=%s", request.path)
+        return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(ServiceUnavailable)
     def unavailable(error):
+        # Nothing on this page may touch the database: show it as to a visitor who is not signed
+        # in, instead of loading (or lazily reading) the signed-in user.
+        g._login_user = AnonymousUserMixin()
         return render_http_error(
             503,
             "We'll be right back",
@@ -134,9 +182,21 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if is_outage(error):
+            return unavailable(ServiceUnavailable())
         titles = {
+            400: (
+                "That didn't work",
+                "We couldn't use what this page sent. Go back and try again.",
+            ),
+            403: (
+                "That came from another website",
+                "For your security we only accept forms sent from Roster Room's own pages. "
+                "Open Roster Room and try again there.",
+            ),
             404: ("Page not found", "There is nothing at this address. Check the link or go home."),
             405: ("That didn't work", "This page can't be used that way. Go back and try again."),
+            413: ("That was too much", "What this page sent is far larger than any of our forms."),
             429: ("Slow down a little", "Too many attempts. Wait a minute and try again."),
         }
         title, message = titles.get(
@@ -149,7 +209,8 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        if isinstance(error, redis.RedisError):
+        if is_outage(error):
+            log.error("service unavailable path=%s: %s", request.path, type(error).__name__)
             return unavailable(ServiceUnavailable())
         reference = new_reference()
         log.exception("unhandled error ref=%s path=%s", reference, request.path)

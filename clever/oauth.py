@@ -104,7 +104,7 @@ def already_logged_in_from(code: str) -> bool:
 def attempt_of(state: str) -> int:
     """Which try a state belongs to; a state we never made counts as a first try."""
     suffix = state.rpartition(".")[2]
-    return int(suffix) if suffix.isdigit() and len(suffix) < 3 else 1
+    return int(suffix) if suffix.isascii() and suffix.isdigit() and len(suffix) < 3 else 1
 
 
 def exchange_code(code: str, state: str) -> CleverGrant:

@@ -21,6 +21,9 @@ from clever.tokens import delete_token
 SESSION_KEY_PREFIX = "session:"
 USER_SESSIONS_PREFIX = "user-sessions:"  # a set of each user's live session ids
 ABSOLUTE_LIFETIME = timedelta(hours=12)
+# A visitor who is not logged in keeps a session only for a sign-in in progress (the OAuth state,
+# a form's CSRF token); both are good for an hour at most (Authlib's state, WTF_CSRF_TIME_LIMIT).
+ANONYMOUS_LIFETIME = timedelta(hours=1)
 # Endpoints that must work without a session store (health reporting, static files).
 STORELESS_ENDPOINTS = {"health.healthz", "static"}
 
@@ -37,15 +40,32 @@ def get_redis() -> redis.Redis:
 
 
 class ResilientRedisSessionInterface(RedisSessionInterface):
-    """Fails closed: with Redis down the request gets a session marked unavailable."""
+    """Fails closed, and never brings an ended session back.
+
+    Flask-Session writes the whole session with a plain ``SET`` at the end of every request, so a
+    request that was in flight during a logout (or a shared-device override, an idle or age
+    expiry, a sign-out elsewhere) re-created the deleted key when it finished. Here a session
+    read from Redis is written back with ``SET XX`` (only while its key still exists) and a new
+    session id with ``SET NX``: once a key is deleted, nothing can write it again. Session ids
+    are 256-bit random and new ones are never reused, so "exists" is exactly "not ended yet".
+    A write that loses the race sets no cookie: the browser keeps whatever the logout or the new
+    login gave it.
+    """
 
     def open_session(self, app, request):
         try:
-            return super().open_session(app, request)
+            session = super().open_session(app, request)
         except redis.RedisError:
             unavailable = self.session_class(sid="", permanent=True)
             unavailable.store_unavailable = True
             return unavailable
+        # A loaded session has data; an empty one was just made up with a fresh id.
+        session.stored = bool(session)
+        return session
+
+    def regenerate(self, session) -> None:
+        super().regenerate(session)
+        session.stored = False  # a brand-new id: create it, never overwrite
 
     def save_session(self, app, session, response):
         if session is None or getattr(session, "store_unavailable", False):
@@ -55,12 +75,34 @@ class ResilientRedisSessionInterface(RedisSessionInterface):
         except redis.RedisError:
             app.logger.error("session store unavailable while saving a session")
 
+    def _upsert_session(self, session_lifetime, session, store_id) -> None:
+        ttl = self.lifetime_of(session, session_lifetime)
+        value = self.serializer.encode(session)
+        existing = getattr(session, "stored", False)
+        written = self.client.set(store_id, value, ex=ttl, xx=existing, nx=not existing)
+        session.ended_meanwhile = not written
+        if written:
+            session.stored = True
+
+    def should_set_cookie(self, app, session) -> bool:
+        if getattr(session, "ended_meanwhile", False):
+            return False
+        return super().should_set_cookie(app, session)
+
+    @staticmethod
+    def lifetime_of(session, session_lifetime: timedelta) -> int:
+        """Seconds in Redis: anonymous sessions (an OAuth state, a form token) live briefly."""
+        if "_user_id" not in session:
+            return int(min(session_lifetime, ANONYMOUS_LIFETIME).total_seconds())
+        return int(session_lifetime.total_seconds())
+
 
 def init_sessions(app: Flask, redis_url: str | None) -> None:
     if redis_url is None:
         redis_url = start_embedded_redis(app)
     client = make_redis_client(redis_url)
     app.extensions["redis"] = client
+    production = app.config["APP_ENV"] == "production"
     app.config.update(
         SESSION_TYPE="redis",
         SESSION_REDIS=client,
@@ -71,7 +113,9 @@ def init_sessions(app: Flask, redis_url: str | None) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         # Strict would drop the cookie on the return from Clever.
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
+        SESSION_COOKIE_SECURE=production,
+        # __Host-: Secure, Path=/ and no Domain, enforced by the browser (production is https).
+        SESSION_COOKIE_NAME="__Host-session" if production else "session",
     )
     Session(app)
     app.session_interface = ResilientRedisSessionInterface(

@@ -10,10 +10,14 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
+from live import serve
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from clever.embedded_redis import RedisProcess
+
+# What the strict server changes of the test configuration.
+STRICT_CONFIG = {"WTF_CSRF_ENABLED": True, "TRUSTED_HOSTS": "127.0.0.1,localhost"}
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +139,20 @@ def _live_server(app_config, schema):
 def live_url(app, _live_server) -> str:
     """The app served over real HTTP; depends on ``app`` so state is wiped after each test."""
     return _live_server
+
+
+@pytest.fixture(scope="session")
+def _strict_server(app_config, schema):
+    from app import create_app
+
+    yield from serve(create_app({**app_config, **STRICT_CONFIG}))
+
+
+@pytest.fixture
+def strict_url(app, _strict_server) -> str:
+    """A second server on the same Redis and database, configured as production is: CSRF
+    tokens on and ``TRUSTED_HOSTS``. Sign in through ``live_url`` and bring the cookie here."""
+    return _strict_server
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ PUBLIC = {
     "auth.callback",
     "auth.logout",
     "auth.logged_out",
+    "auth.login_failed",  # the failure page after a callback: anyone who tried to sign in
     "local.login",
     "local.signup",
     "demo.demo",

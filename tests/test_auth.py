@@ -171,8 +171,13 @@ def test_unknown_state_gets_one_fresh_authorization_then_a_friendly_error(client
     retry_state = query_of(first.headers["Location"])["state"]
     assert retry_state.endswith(".2")
     second = client.get("/auth/clever/callback?code=def&state=another-forged.2")
-    assert second.status_code == 400
-    assert "start again" in second.get_data(as_text=True).lower()
+    # Issue 13 changed this: the failure page lives at a URL with only its reference id, so the
+    # used code leaves the address bar (it used to render at the callback URL itself).
+    assert second.status_code == 303
+    assert re.fullmatch(r"/auth/clever/failed/[0-9A-F]{8}", second.headers["Location"])
+    page = client.get(second.headers["Location"])
+    assert page.status_code == 400
+    assert "start again" in page.get_data(as_text=True).lower()
 
 
 def test_new_login_overrides_the_existing_session(flow, client, sandbox, redis_client, app):

@@ -15,6 +15,7 @@ PRODUCTION = {
     "CLEVER_CLIENT_SECRET": "real-secret",
     "CLEVER_REDIRECT_URI": "https://app.example.org/auth/clever/callback",
     "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "TRUSTED_HOSTS": "app.example.org",
 }
 
 
@@ -31,6 +32,12 @@ def test_production_with_everything_set_loads():
     settings = load_settings(PRODUCTION)
     assert settings.oauth_base_url == "https://clever.com"
     assert settings.api_base_url == "https://api.clever.com"
+
+
+def test_trusted_hosts_is_a_comma_list():
+    settings = load_settings({**PRODUCTION, "TRUSTED_HOSTS": "app.example.org, .example.net"})
+    assert settings.trusted_hosts == ("app.example.org", ".example.net")
+    assert load_settings({}).trusted_hosts == ()
 
 
 def test_redirect_uri_list_first_is_primary():
@@ -51,6 +58,8 @@ def test_redirect_uri_list_first_is_primary():
         ({"TOKEN_ENCRYPTION_KEY": ""}, "TOKEN_ENCRYPTION_KEY"),
         ({"TOKEN_ENCRYPTION_KEY": "not-a-key"}, "TOKEN_ENCRYPTION_KEY"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
+        ({"TRUSTED_HOSTS": ""}, "TRUSTED_HOSTS"),
+        ({"TRUSTED_HOSTS": " , "}, "TRUSTED_HOSTS"),
     ],
 )
 def test_production_refuses_unsafe_settings(change, words):

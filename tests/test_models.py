@@ -15,6 +15,20 @@ def test_clip_strips_and_cuts_to_the_column_length(value, expected):
     assert clip(User, "first_name", value) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("A\x00na", "Ana"),
+        ("Ana\tMaría\r\nLópez", "Ana María López"),
+        ("\x00\x07\x1b\x7f", None),
+        ("Zoë\u2028Brontë", "Zoë Brontë"),
+        ("  two  spaces ", "two  spaces"),  # ordinary spaces are the person's own
+    ],
+)
+def test_clip_removes_control_characters(value, expected):
+    assert clip(User, "first_name", value) == expected
+
+
 def test_clip_reads_each_column_its_own_limit():
     assert len(clip(User, "grade", "x" * 100)) == 40
     assert len(clip(User, "email", "x" * 1000)) == 320

@@ -4,6 +4,7 @@ def test_security_headers_on_every_page(client):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
 def test_callback_pages_never_leak_the_code_in_a_referer(client):

@@ -66,9 +66,19 @@ def test_secure_cookie_in_production(app_config, schema, monkeypatch):
             "CLEVER_CLIENT_SECRET": "prod-secret-value",
             "CLEVER_REDIRECT_URI": "https://app.example.org/auth/clever/callback",
             "TOKEN_ENCRYPTION_KEY": "x" * 43 + "=",
+            "TRUSTED_HOSTS": "app.example.org",
         }
     )
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    # __Host-: the browser refuses it unless Secure, Path=/ and no Domain, so no subdomain
+    # or plain-http page can plant or overwrite it.
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.config["TRUSTED_HOSTS"] == ["app.example.org"]
+    client = app.test_client()
+    forged = client.get("/", headers={"Host": "evil.example"})
+    assert forged.status_code == 400
+    ok = client.get("/healthz", base_url="https://app.example.org")
+    assert ok.status_code == 200
 
 
 def test_idle_sessions_end_on_the_server(app, redis_client):
@@ -119,3 +129,19 @@ def test_an_idle_session_polling_progress_gets_json_and_a_page_gets_a_redirect(a
     page = idle_request("/sync/history")
     assert page.status_code == 302
     assert page.headers["Location"].endswith("/logged-out?reason=idle")
+
+
+def test_anonymous_pages_create_no_session_and_a_sign_in_form_a_short_one(strict_url, redis_client):
+    import requests
+
+    for path in ("/", "/healthz", "/logged-out", "/demo", "/no-such-page", "/dashboard"):
+        response = requests.get(strict_url + path, allow_redirects=False, timeout=30)
+        assert response.status_code < 500
+        assert "session=" not in response.headers.get("Set-Cookie", ""), path
+    assert redis_client.dbsize() == 0
+    # The sign-in page's local form needs a CSRF token, which lives in the session: one key,
+    # kept an hour (the token's own lifetime), not the 12 hours of a signed-in session.
+    requests.get(strict_url + "/login", timeout=30)
+    keys = redis_client.keys(SESSION_KEY_PREFIX + "*")
+    assert len(keys) == 1
+    assert 0 < redis_client.ttl(keys[0]) <= 3600

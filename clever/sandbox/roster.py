@@ -148,6 +148,23 @@ class Roster:
         section["last_modified"] = now_stamp
         return {"section_id": section_id}
 
+    def _op_set_section_field(
+        self, *, section_id: str, field: str, value: str, now_stamp: str
+    ) -> dict[str, Any]:
+        if field not in {"subject", "grade", "period", "section_number"}:
+            raise MutationError(f"cannot set section field {field!r}")
+        section = self._need_section(section_id)
+        section[field] = value
+        section["last_modified"] = now_stamp
+        return {"section_id": section_id}
+
+    def _op_rename_school(self, *, school_id: str, name: str, now_stamp: str) -> dict[str, Any]:
+        if school_id not in self.schools:
+            raise MutationError(f"unknown school {school_id!r}")
+        self.schools[school_id]["name"] = name
+        self.schools[school_id]["last_modified"] = now_stamp
+        return {"school_id": school_id}
+
     def _op_set_email(self, *, user_id: str, email: str | None, now_stamp: str) -> dict:
         user = self._need_user(user_id)
         # Clever leaves the key out for users without an email, so null removes it.

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from clever import login, metrics, oauth, ratelimit
-from clever.errors import LoginFailure
-from clever.extensions import csrf
+from clever.errors import LoginFailure, render_csrf_failure, render_login_failure_page
 from clever.forms import LoginForm
+from clever.security import request_site
 from clever.sessions import end_session
 from clever.sync import SyncOutcome
 from clever.tokens import delete_token
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("clever.auth")
 
 
 @bp.get("/login")
@@ -25,7 +29,9 @@ def login_page():
 @ratelimit.oauth_limit
 def clever_login():
     attempt = request.args.get("attempt", "1")
-    return redirect(oauth.start_authorization(int(attempt) if attempt.isdigit() else 1))
+    return redirect(
+        oauth.start_authorization(int(attempt) if attempt.isascii() and attempt.isdigit() else 1)
+    )
 
 
 @bp.get("/auth/clever/callback")
@@ -77,7 +83,6 @@ def flash_sync_notice(outcome: SyncOutcome | None) -> None:
 
 
 @bp.post("/logout")
-@csrf.exempt  # logging out is always safe, and SameSite=Lax already stops cross-site posts
 def logout():
     if current_user.is_authenticated:
         delete_token(current_user.id)
@@ -86,6 +91,25 @@ def logout():
     # Shared devices: drop anything the browser kept of this person's pages.
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
+
+
+@bp.errorhandler(CSRFError)
+def expired_form(error):
+    """A logout form whose token expired still logs out, when the browser shows the post came
+    from our own page: a forged cross-site logout is refused (CSRF), a teacher's old tab is not.
+    Logging out is all it does. Without that proof, the page offers a fresh logout button."""
+    if request.endpoint != "auth.logout":
+        return render_csrf_failure(error)
+    if request_site() == "same-origin":
+        log.info("logout with an expired form token from our own page")
+        return logout()
+    return render_template("auth/logout_confirm.html"), 400
+
+
+@bp.get("/auth/clever/failed/<string(maxlength=16):ref>")
+def login_failed(ref: str):
+    """Where a failed callback sends the browser, so the used code leaves the address bar."""
+    return render_login_failure_page(ref)
 
 
 @bp.get("/logged-out")

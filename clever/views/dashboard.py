@@ -97,7 +97,7 @@ def dashboard():
     )
 
 
-@bp.get("/classes/<int:section_id>")
+@bp.get("/classes/<id:section_id>")
 @login_required
 def class_page(section_id: int):
     """One class: its teachers (the primary marked) and, for teachers, the roster."""
@@ -126,7 +126,7 @@ def grade_label(grade: str | None) -> str:
     grade = (grade or "").strip()
     if not grade:
         return ""
-    if grade.isdigit():
+    if grade.isascii() and grade.isdigit():
         return f"Grade {int(grade)}"
     if grade in {"PreKindergarten", "TransitionalKindergarten", "InfantToddler", "Preschool"}:
         return {

@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from clever import roster, sync
@@ -97,7 +107,7 @@ def already_answered(run):
     return to_dashboard()
 
 
-@bp.get("/sync/held/<int:run_id>")
+@bp.get("/sync/held/<id:run_id>")
 @login_required
 def held(run_id: int):
     """What a held sync would change, with Apply and Keep-as-is buttons."""
@@ -105,7 +115,7 @@ def held(run_id: int):
     return render_template("sync/held.html", run=run, changes=sync.held_changes(run))
 
 
-@bp.post("/sync/held/<int:run_id>/confirm")
+@bp.post("/sync/held/<id:run_id>/confirm")
 @login_required
 def confirm_held(run_id: int):
     """Apply a held sync: sync again, allowing the held classes to shrink."""
@@ -116,7 +126,7 @@ def confirm_held(run_id: int):
     return started_response(result, "Applying the held changes from Clever…")
 
 
-@bp.post("/sync/held/<int:run_id>/dismiss")
+@bp.post("/sync/held/<id:run_id>/dismiss")
 @login_required
 def dismiss_held(run_id: int):
     """Keep the classes as they are; the held changes are not applied."""
@@ -135,7 +145,10 @@ def dismiss_held(run_id: int):
 def save_selection():
     """Choose which classes are shown and synced; newly chosen ones are synced right away."""
     teacher_only()
-    ids = {int(v) for v in request.form.getlist("section_ids") if v.isdigit()}
+    values = request.form.getlist("section_ids")
+    if len(values) > current_app.config["MAX_LIST_FIELD_VALUES"]:
+        abort(400)  # far more than any teacher's classes: not a form we sent
+    ids = {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 10}
     newly_selected = roster.save_class_selection(current_user, ids)
     if newly_selected and sync.start_background_sync(current_user) == "started":
         flash("Saved. Importing the classes you added from Clever…", "success")

@@ -27,7 +27,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from postgres_server import PostgresServer
+from pg_cluster import running_cluster
 
 from clever.embedded_redis import free_port
 
@@ -193,7 +193,7 @@ def production(tmp_path_factory, redis_url) -> Iterator[dict]:
     app_origin = f"https://localhost:{ports['https']}"
     clever_origin = f"https://localhost:{ports['clever']}"
     processes = Processes(directory)
-    with PostgresServer(directory / "pg") as database:
+    with running_cluster() as database:
         env = {
             **os.environ,
             "APP_ENV": "production",
