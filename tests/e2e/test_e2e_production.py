@@ -282,9 +282,9 @@ def test_portal_launch_and_button_login_through_tls(production, browser_page):
 
     cookies = [c for c in context.cookies() if c["domain"] == "localhost" and
                c["name"] != "sandbox_session"]  # fmt: skip
-    assert cookies, "the app set no cookie"
+    assert [c["name"] for c in cookies] == ["__Host-session"]
     for cookie in cookies:
-        assert cookie["secure"] and cookie["httpOnly"], cookie["name"]
+        assert cookie["secure"] and cookie["httpOnly"] and cookie["path"] == "/", cookie["name"]
     page.get_by_role("button", name="Log out", exact=True).click()
     page.wait_for_url(re.compile(r"/logged-out"))
 
