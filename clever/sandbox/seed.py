@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 import itertools
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "64a1f0c2b7e4d10001"  # shared by every id; the 6 hex digits after it make the id unique

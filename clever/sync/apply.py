@@ -90,6 +90,11 @@ class Apply:
 
     # The order matters: everything is read and the guard checked before the first write.
     def run(self) -> Counts:
+        if not self.snap.rosters_shared:
+            # A district that shares no rosters: record who the district is, touch no class.
+            with db.session.no_autoflush:
+                self.organisations()
+            return self.counts
         self.load()
         self.check_guard()
         with db.session.no_autoflush:
@@ -283,11 +288,49 @@ class Apply:
             if any(changed):
                 self.counts.updated += 1
 
-    def sections(self) -> None:
+    def section_schools(self) -> dict[str, School]:
+        """The schools the listed sections name, by Clever id: known rows, plus rows for the
+        schools a district login read (a Library login reads none and names none)."""
         wanted = {r["school"] for r in self.listed.values() if isinstance(r.get("school"), str)}
         schools = {s.clever_id: s for s in _select_in(School, School.clever_id, wanted)}
         if self.new_school is not None:
             schools[self.new_school.clever_id] = self.new_school
+        district = self.user.district
+        for cid, record in self.snap.schools.items():
+            school = schools.get(cid)
+            name = clip(School, "name", record.get("name"))
+            if school is None:
+                school = School(clever_id=cid, name=name or "")
+                db.session.add(school)
+                schools[cid] = school
+            elif name:
+                self._set(school, "name", name)
+            if school.district_id is None and district is not None:
+                school.district = district
+        return schools
+
+    def _reference_names(self, record: dict[str, Any]) -> dict[str, str | None]:
+        """Course and term names of a district section whose course and term were read.
+
+        A key Clever left out (Library view), or a lookup that failed, leaves our value alone;
+        a null reference clears it.
+        """
+        names: dict[str, str | None] = {}
+        for column, key, found in (
+            ("course_name", "course", self.snap.courses),
+            ("term_name", "term_id", self.snap.terms),
+        ):
+            if key not in record:
+                continue
+            ref = record[key]
+            if not ref:
+                names[column] = None
+            elif ref in found:
+                names[column] = clip(Section, column, found[ref].get("name"))
+        return names
+
+    def sections(self) -> None:
+        schools = self.section_schools()
         for cid, record in self.listed.items():
             section = self.sections_by_cid.get(cid)
             name = clip(Section, "name", record.get("name"))
@@ -305,6 +348,8 @@ class Apply:
                 if column in record:
                     value = clip(Section, column, record[column])
                     changed.append(self._set(section, column, value))
+            for column, value in self._reference_names(record).items():
+                changed.append(self._set(section, column, value))
             school = schools.get(record.get("school") or "")
             if school is not None and (school.id is None or section.school_id != school.id):
                 section.school = school

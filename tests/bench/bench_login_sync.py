@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from sync_helpers import count_writes, ensure_user
+from sync_helpers import access_of, count_writes, ensure_user
 
 from clever import sync
 from clever.sandbox import seed
@@ -65,7 +65,7 @@ def test_first_login_of_the_twelve_section_teacher(flow, app, sandbox):
     sandbox.clear_faults()
     with count_writes(app) as writes, app.app_context():
         user = ensure_user("ana")
-        again = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "manual")
+        again = sync.sync_user(user, access_of(sandbox, "ana"), "manual")
         assert again.status == "ok" and again.run_id is not None
 
     from_token = finished_at - token_at
