@@ -23,8 +23,9 @@ RENAMED = seed.student_ids_in(HOMEROOM_ID)[2]
 
 @pytest.fixture
 def fast_failures(app):
-    """Few, quick retries: the faults below would otherwise take the client's full patience."""
-    app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05)
+    """Few, quick retries: the faults below would otherwise take the client's full patience.
+    Pages of 50, so the 135-student class has a page 2 to fail on (1000 reads it in one)."""
+    app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05, CLEVER_PAGE_SIZE=50)
     return app
 
 

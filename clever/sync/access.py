@@ -19,6 +19,7 @@ Limits" (see shared reference.md sections 2.5, 4.8, 5.3 and 5.7).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -139,19 +140,16 @@ class RosterAccess:
         if future is None or not future.done():
             return
         self.token_list = None
-        try:
+        with contextlib.suppress(CleverAPIError):  # a later district login lists them again
             tokens.cache_district_tokens(future.result())
-        except CleverAPIError:
-            pass  # a later district login lists them again
 
     def _resolve_district(self) -> None:
         if self.token_list is not None and self._roster_api is not None:
             # Sent beside /me before we knew a token was cached: keep its answer all the same.
             future, self.token_list = self.token_list, None
-            try:
+            # On failure: the cached token is what this read uses anyway.
+            with contextlib.suppress(CleverAPIError):
                 tokens.cache_district_tokens(future.result())
-            except CleverAPIError:
-                pass  # the cached token is what this read uses anyway
         if self.district_id is None and self.user_api is not None:
             # A manual sync of a login whose district we never learnt: ask /me (in scope).
             district = self.user_api.me().get("district")
