@@ -95,6 +95,7 @@ def home():
         client_id=sandbox.client_id,
         primary_redirect_uri=sandbox.primary_redirect_uri,
         district_id=seed.DISTRICT_ID,
+        library_district_id=seed.LIBRARY_DISTRICT_ID,
         test_hooks=sandbox.test_hooks,
         districts=district_connections() if sandbox.test_hooks else [],
     )
