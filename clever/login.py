@@ -83,9 +83,9 @@ def read_identity(user_api: CleverAPI) -> Identity:
     the roster's first requests beside them.
 
     A district login's token may not list sections: its roster is read with the district-app
-    token, whose list goes out beside ``/me`` when none is cached (a first login); with one
-    cached, ``/users/{id}/sections`` goes out beside ``/users/{id}``. A Library login reads its
-    sections with its own token, beside ``/users/{id}``.
+    token, whose list goes out beside ``/me`` when none is cached (a first login). Either way
+    ``/users/{id}/sections`` then goes out beside ``/users/{id}``, with the district-app token
+    (district login) or the user's own (Library login).
     """
     pool: ThreadPoolExecutor = current_app.extensions[EXTENSION]
     token_list = None
@@ -102,9 +102,11 @@ def read_identity(user_api: CleverAPI) -> Identity:
             )
         else:
             access = sync.RosterAccess.library(user_api)
-        roster_api = access.cached_roster_api()
+        own_record = pool.submit(user_api.user, me["id"])
+        # Beside /users/{id}: a district login's token list came back with /me, if it was sent.
+        roster_api = access.early_roster_api()
         sections = pool.submit(roster_api.user_sections, me["id"]) if roster_api else None
-        clever_user = user_api.user(me["id"])
+        clever_user = own_record.result()
     except CleverAPIError as error:
         raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
     return Identity(me, clever_user, access, sections)

@@ -94,15 +94,24 @@ class RosterAccess:
         """Data API requests sent with every token this access used."""
         return sum(api.calls for api in self.apis)
 
-    def cached_roster_api(self) -> CleverAPI | None:
-        """The district-app client if its token is cached (no request); Library: the user's."""
+    def early_roster_api(self) -> CleverAPI | None:
+        """The client that reads the roster, if it can be had without a request of its own:
+        Library, the user's; district, the cached district-app token, else the answer of the
+        token list the login sent beside /me (waited for: it is due about now). None when not
+        known yet (the sync lists the tokens itself) or when the district shares no rosters."""
         if self.world == LIBRARY:
             return self.user_api
         if self.district_id is None:
             return None
         with self._lock:
-            if self._roster_api is None:
+            if self._roster_api is None and not self._resolved:
                 token = tokens.cached_district_token(self.district_id)
+                if token is None and self.token_list is not None:
+                    try:
+                        token = self._listed_token()
+                    except CleverAPIError:
+                        return None  # the sync lists them again, and records a failure
+                    self._resolved = True  # answered, even if with no token
                 self._roster_api = self._use(token) if token else None
             return self._roster_api
 

@@ -126,6 +126,8 @@ class RosterReader:
         # School and district wait for the section reads to be queued: the pool is FIFO, and
         # they are off the critical path.
         self.deferred: list[dict[str, Any]] = []
+        self.schools_asked: set[str] = set()  # one lookup per school, the user's included
+        self.user_school: str | None = None
 
     def _submit(self, kind: str, key: str | None, fn: Callable[..., Any], *args: Any) -> None:
         self.jobs[self.pool.submit(fn, *args)] = (kind, key)
@@ -160,6 +162,8 @@ class RosterReader:
             self.abandon()
             raise
         self.pool.shutdown()
+        if self.snap.school is None and self.user_school:
+            self.snap.school = self.snap.schools.get(self.user_school)
         return self.snap
 
     def abandon(self) -> None:
@@ -196,6 +200,10 @@ class RosterReader:
         elif kind in ("schools", "terms", "courses"):
             if result is not None:
                 getattr(snap, kind)[key] = result
+        elif kind == "school":
+            snap.school = result
+            if result is not None:
+                snap.schools[result["id"]] = result
         else:
             setattr(snap, kind, result)
 
@@ -220,8 +228,11 @@ class RosterReader:
         district_id, school_id = record.get("district"), _school_id_of(record)
         if isinstance(district_id, str) and district_id:
             self._submit("district", None, _optional, self.api.district, district_id)
-        if school_id:
+        if school_id and school_id not in self.schools_asked:
+            self.schools_asked.add(school_id)
             self._submit("school", None, _optional, self.api.school, school_id)
+        elif school_id:
+            self.user_school = school_id  # asked for as a section's school: see finish
 
     def _references_of(self, sections: list[dict[str, Any]]) -> None:
         """Each distinct school, term and course the sections name (district logins only)."""
@@ -229,6 +240,9 @@ class RosterReader:
             return
         for kind, key, call in SECTION_REFERENCES:
             ids = {s[key] for s in sections if isinstance(s.get(key), str) and s[key]}
+            if kind == "schools":
+                ids -= self.schools_asked
+                self.schools_asked |= ids
             for object_id in sorted(ids):
                 self._submit(kind, object_id, _optional, getattr(self.api, call), object_id)
 
