@@ -12,6 +12,7 @@ logged and shown in a sync history as is.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -40,6 +41,8 @@ EXTRA_RATE_LIMIT_RETRIES = 2
 RESET_MARGIN = 0.5
 RATE_WINDOW = 60.0
 MAX_PAGES = 1000
+MAX_LIMIT = 10_000  # Clever's largest page; above it answers 413
+PAGING_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
 _STATUS_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 SECTION_ROLES = frozenset({"student", "teacher"})
 
@@ -75,10 +78,10 @@ class _BearerAuth(AuthBase):
     would replace our Authorization header with Basic credentials."""
 
     def __init__(self, token: str) -> None:
-        self._token = token
+        self.token = token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
+        request.headers["Authorization"] = f"Bearer {self.token}"
         return request
 
     def __repr__(self) -> str:
@@ -156,6 +159,7 @@ class CleverAPI:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        page_size: int | None = None,
     ) -> None:
         base = urlsplit(base_url.rstrip("/"))
         # An origin only: Clever's links are absolute paths ("/v3.0/..."), so a base path
@@ -170,6 +174,11 @@ class CleverAPI:
             raise ValueError("requests_per_minute must be at least 1")
         if max_retries < 0:
             raise ValueError("max_retries must not be negative")
+        if page_size is not None and not 1 <= page_size <= MAX_LIMIT:
+            raise ValueError(f"page_size must be between 1 and {MAX_LIMIT}")
+        # Only a district-app token may page: Clever refuses `limit` and the cursors to user
+        # tokens ("Pagination and Response Limits"), so a user token's client has None.
+        self.page_size = page_size
         self.base_url = base.geturl()
         self._base = base
         self._auth = _BearerAuth(access_token)
@@ -187,6 +196,10 @@ class CleverAPI:
 
     def __repr__(self) -> str:
         return f"<CleverAPI {self.base_url}>"
+
+    def token_matches(self, token: str) -> bool:
+        """Whether this client sends ``token`` (without exposing the token itself)."""
+        return hmac.compare_digest(self._auth.token.encode(), token.encode())
 
     @property
     def calls(self) -> int:
@@ -251,7 +264,15 @@ class CleverAPI:
 
         Follows `links` rel=next verbatim until there is none (never builds `starting_after`
         itself). `params` go on the first request only; the next links carry their own query.
+        A client with a `page_size` (a district-app token) adds `limit` to the first request;
+        one without (a user token) never sends a paging parameter of its own.
         """
+        params = dict(params or {})
+        if PAGING_PARAMS & set(params) and self.page_size is None:
+            raise ValueError("paging parameters need a district-app token (page_size)")
+        if self.page_size is not None:
+            params.setdefault("limit", self.page_size)
+        params = params or None
         url = self._resolve(path)
         seen = {_page_key(requests.Request("GET", url, params=params).prepare().url or url)}
         results: list[dict[str, Any]] = []
@@ -288,10 +309,20 @@ class CleverAPI:
     def user_sections(self, user_id: str) -> list[dict[str, Any]]:
         return self.get_all(f"/v3.0/users/{_segment(user_id)}/sections")
 
-    def section_users(self, section_id: str, role: str) -> list[dict[str, Any]]:
-        if role not in SECTION_ROLES:
+    def section_users(self, section_id: str, role: str | None = None) -> list[dict[str, Any]]:
+        """A section's users; without ``role``, students and teachers in one list."""
+        if role is not None and role not in SECTION_ROLES:
             raise ValueError("role must be 'student' or 'teacher'")
-        return self.get_all(f"/v3.0/sections/{_segment(section_id)}/users", {"role": role})
+        params = {"role": role} if role else None
+        return self.get_all(f"/v3.0/sections/{_segment(section_id)}/users", params)
+
+    def term(self, term_id: str) -> dict[str, Any]:
+        path = f"/v3.0/terms/{_segment(term_id)}"
+        return _object_data(self.get(path), path)
+
+    def course(self, course_id: str) -> dict[str, Any]:
+        path = f"/v3.0/courses/{_segment(course_id)}"
+        return _object_data(self.get(path), path)
 
     def school(self, school_id: str) -> dict[str, Any]:
         path = f"/v3.0/schools/{_segment(school_id)}"

@@ -62,6 +62,12 @@ TUNABLES: dict[str, object] = {
     "CLEVER_MAX_RATE_LIMIT_WAIT": 30.0,
     # Requests in flight at once while reading one roster.
     "SYNC_CONCURRENCY": 8,
+    # `limit` on every list read with a district-app token (Clever allows up to 10000), so a
+    # class of 135 is one request. User tokens never send it: Clever refuses paging to them.
+    "CLEVER_PAGE_SIZE": 1000,
+    # How long a district-app token stays cached (encrypted in Redis) before the token list is
+    # read again; a 401 or a missing district refetches it at once.
+    "DISTRICT_TOKEN_CACHE_SECONDS": 24 * 3600,
     # Redis lock of one user's sync: no second sync of the same user meanwhile.
     "SYNC_LOCK_SECONDS": 300,
     # Threads per app that send a login's first roster read beside /users/{id}.

@@ -1,8 +1,11 @@
 """The login after Clever's code is exchanged: who it is (``/me``, ``/users/{id}``), the account
 (provisioned on the Clever id), the session, the token at rest, and the roster sync.
 
-The roster's first read (``/users/{id}/sections``) goes out beside ``/users/{id}`` on a small
-thread pool that belongs to this service, one per app, so the login waits one round trip less.
+Which token reads the roster depends on the world the login is in (``clever.sync.access``): a
+Library login reads it with its own token; a district login with its district's district-app
+token. Requests that do not depend on each other go out together on a small thread pool that
+belongs to this service, one per app: the district-app token list beside ``/me`` (only when
+none is cached), the first roster read (``/users/{id}/sections``) beside ``/users/{id}``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from clever import accounts, oauth, sync
+from clever import accounts, oauth, sync, tokens
 from clever.api import CleverAPI, CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import switch_person
@@ -38,6 +41,16 @@ class LoginResult:
     sync: sync.SyncOutcome | None
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What the login learnt from Clever before the account exists."""
+
+    me: dict[str, Any]
+    clever_user: dict[str, Any]
+    access: sync.RosterAccess
+    sections: Future | None  # the roster's first read, already on its way
+
+
 def init_app(app: Flask) -> None:
     """The pool for the login's prefetch: at most a few are ever in flight per process."""
     app.extensions[EXTENSION] = ThreadPoolExecutor(
@@ -47,25 +60,53 @@ def init_app(app: Flask) -> None:
 
 def complete_login(grant: oauth.CleverGrant) -> LoginResult:
     """Finish a login whose code was exchanged; raise LoginFailure for the error page."""
-    api = sync.make_api(grant.access_token)
-    me, clever_user, sections = read_identity(api)
+    identity = read_identity(sync.make_api(grant.access_token))
     try:
-        user, created = accounts.provision_from_clever(me, clever_user)
+        user, created = accounts.provision_from_clever(identity.me, identity.clever_user)
     except accounts.NoUsableRole:
         raise LoginFailure("no_usable_role", "clever user has no usable role") from None
     switch_person(user)
     oauth.mark_code_done(grant, user.id)
     store_token(user.id, grant.access_token)
-    outcome = sync.sync_user(user, api, "login", clever_user=clever_user, sections=sections)
+    outcome = sync.sync_user(
+        user,
+        identity.access,
+        "login",
+        clever_user=identity.clever_user,
+        sections=identity.sections,
+    )
     return LoginResult(accounts.next_url_after_login(user, created), outcome)
 
 
-def read_identity(api: CleverAPI) -> tuple[dict[str, Any], dict[str, Any], Future]:
-    """``/me``, then ``/users/{id}`` with the sections read already on its way beside it."""
+def read_identity(user_api: CleverAPI) -> Identity:
+    """``/me`` then ``/users/{id}`` with the user's token (both in scope in either world), and
+    the roster's first requests beside them.
+
+    A district login's token may not list sections: its roster is read with the district-app
+    token, whose list goes out beside ``/me`` when none is cached (a first login). Either way
+    ``/users/{id}/sections`` then goes out beside ``/users/{id}``, with the district-app token
+    (district login) or the user's own (Library login).
+    """
+    pool: ThreadPoolExecutor = current_app.extensions[EXTENSION]
+    token_list = None
+    if not tokens.district_tokens_listed():
+        token_list = pool.submit(oauth.fetch_district_tokens, oauth.ClientCredentials.from_app())
     try:
-        me = api.me()
-        sections = current_app.extensions[EXTENSION].submit(api.user_sections, me["id"])
-        clever_user = api.user(me["id"])
+        me = user_api.me()
+        if me.get("authorized_by") == "district":
+            district = me.get("district")
+            access = sync.RosterAccess.district(
+                district if isinstance(district, str) and district else None,
+                user_api,
+                token_list=token_list,
+            )
+        else:
+            access = sync.RosterAccess.library(user_api)
+        own_record = pool.submit(user_api.user, me["id"])
+        # Beside /users/{id}: a district login's token list came back with /me, if it was sent.
+        roster_api = access.early_roster_api()
+        sections = pool.submit(roster_api.user_sections, me["id"]) if roster_api else None
+        clever_user = own_record.result()
     except CleverAPIError as error:
         raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
-    return me, clever_user, sections
+    return Identity(me, clever_user, access, sections)

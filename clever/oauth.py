@@ -20,6 +20,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, session
 from flask_login import current_user
 
+from clever.api import CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import get_redis
 
@@ -151,6 +152,68 @@ def fetch_token(code: str, verifier: str) -> dict:
         raise LoginFailure("clever_unavailable", type(error).__name__) from None
     except ValueError:
         raise LoginFailure("clever_bad_response", "token response was not JSON") from None
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """What the token list call needs, read from the app's config in the request thread so a
+    worker thread without an app context can make the call."""
+
+    oauth_base_url: str
+    client_id: str
+    client_secret: str
+    timeout: tuple[float, float]
+
+    @classmethod
+    def from_app(cls) -> ClientCredentials:
+        config = current_app.config
+        return cls(
+            config["CLEVER_OAUTH_BASE_URL"],
+            config["CLEVER_CLIENT_ID"],
+            config["CLEVER_CLIENT_SECRET"],
+            config["CLEVER_HTTP_TIMEOUT"],
+        )
+
+
+def fetch_district_tokens(credentials: ClientCredentials) -> dict[str, str]:
+    """District id -> district-app token, for every district that shares rosters with the app.
+
+    ``GET /oauth/tokens?owner_type=district`` with the app's own client credentials (HTTP
+    Basic), as Clever's "Build a Teacher-Facing Roster App" guide says. Raises CleverAPIError
+    (never with the credentials or the tokens in its message).
+    """
+    path = "/oauth/tokens"
+    try:
+        response = requests.get(
+            credentials.oauth_base_url + path,
+            params={"owner_type": "district"},
+            auth=(credentials.client_id, credentials.client_secret),
+            headers={"Accept": "application/json"},
+            timeout=credentials.timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        raise CleverAPIError("timeout", None, path) from None
+    except requests.RequestException as error:
+        raise CleverAPIError("connection", None, path, type(error).__name__) from None
+    if response.status_code == 401:
+        raise CleverAPIError("unauthorized", 401, path, "client credentials refused")
+    if response.status_code >= 500:
+        raise CleverAPIError("server_error", response.status_code, path)
+    if response.status_code != 200:
+        raise CleverAPIError("client_error", response.status_code, path)
+    try:
+        rows = response.json()["data"]
+        tokens = {
+            row["owner"]["id"]: row["access_token"]
+            for row in rows
+            if row.get("owner", {}).get("type") == "district"
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CleverAPIError("bad_response", 200, path, "token list unreadable") from None
+    if not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in tokens.items()):
+        raise CleverAPIError("bad_response", 200, path, "token list unreadable")
+    return tokens
 
 
 def mark_code_failed(grant: CleverGrant) -> None:

@@ -176,4 +176,37 @@ class SandboxServer:
         return self._call("POST", "/codes", json=body)["code"]
 
     def issue_token(self, persona_or_user_id: str) -> str:
+        """A user token, authorized as the person's login would be now."""
         return self._call("POST", "/tokens", json={"user_id": persona_or_user_id})["access_token"]
+
+    def district_tokens(self) -> dict[str, str]:
+        """GET /oauth/tokens?owner_type=district as the app calls it: district id -> token."""
+        with self._http_lock:
+            response = self._http.get(
+                f"{self.url}/oauth/tokens",
+                params={"owner_type": "district"},
+                auth=(self.client_id, self.client_secret),
+                timeout=10,
+            )
+        response.raise_for_status()
+        return {row["owner"]["id"]: row["access_token"] for row in response.json()["data"]}
+
+    def district_token(self, district_id: str | None = None) -> str:
+        """The district-app token of ``district_id`` (by default Maple Grove's)."""
+        from clever.sandbox import seed
+
+        return self.district_tokens()[district_id or seed.DISTRICT_ID]
+
+    def connect_district(self, district_id: str | None = None, *, rosters: bool = True) -> dict:
+        """Connect a district at district level (by default Lakeview, the Library teacher's)."""
+        body: dict[str, Any] = {"rosters": rosters}
+        if district_id:
+            body["district_id"] = district_id
+        return self.mutate("connect_district", **body)
+
+    def disconnect_district(self, district_id: str | None = None) -> dict:
+        body = {"district_id": district_id} if district_id else {}
+        return self.mutate("disconnect_district", **body)
+
+    def set_user_token_lifetime(self, seconds: float) -> None:
+        self.configure(user_token_lifetime=seconds)

@@ -53,13 +53,26 @@ def ensure_user(persona: str) -> User:
     return user
 
 
+def access_of(sandbox, persona: str) -> sync.RosterAccess:
+    """The tokens a login of ``persona`` would sync with now (call in an app context): its own
+    token, and for a district login its district (whose district-app token the sync lists)."""
+    user_id = seed.resolve_user_id(persona)
+    authorized_by = sandbox.state.authorized_by(user_id)
+    district = seed.seeded_user(user_id)["district"] if authorized_by == "district" else None
+    access = sync.access_for(authorized_by, sandbox.issue_token(persona), district_id=district)
+    assert access is not None
+    return access
+
+
 def run_sync(app, sandbox, persona: str, **kwargs: Any) -> dict[str, Any]:
     """Sync a persona directly through the service, as the login does; the recorded run as a
     dict (checked against the outcome sync_user returned)."""
     with app.app_context():
         user = ensure_user(persona)
-        api = sync.make_api(sandbox.issue_token(persona))
-        outcome = sync.sync_user(user, api, trigger="login", **kwargs)
+        if user.authorized_by != sandbox.state.authorized_by(user.clever_id):
+            user.authorized_by = sandbox.state.authorized_by(user.clever_id)
+            db.session.commit()
+        outcome = sync.sync_user(user, access_of(sandbox, persona), trigger="login", **kwargs)
         assert outcome is not None and outcome.run_id is not None, outcome
         run = db.session.get(SyncRun, outcome.run_id)
         assert_outcome_of(outcome, run)

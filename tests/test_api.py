@@ -109,18 +109,42 @@ def test_get_all_follows_next_links_across_pages_including_an_empty_middle_page(
     assert client.calls == 3
 
 
-def test_get_all_sends_params_on_the_first_request_only_and_never_limit_by_default(
-    requests_mock, client
+def test_a_district_app_client_pages_with_its_page_size_on_the_first_request_only(
+    requests_mock, make_api
 ):
+    client = make_api(page_size=2)
     sections = f"/v3.0/users/{TEACHER_ID}/sections"
     nxt = f"{sections}?limit=2&starting_after=x2"
     requests_mock.get(f"{BASE}{sections}?limit=2", complete_qs=True, **ok(page(["x1", "x2"], nxt)))
     requests_mock.get(f"{BASE}{nxt}", complete_qs=True, **ok(page(["x3"])))
 
-    assert [s["id"] for s in client.get_all(sections, {"limit": 2})] == ["x1", "x2", "x3"]
+    assert [s["id"] for s in client.user_sections(TEACHER_ID)] == ["x1", "x2", "x3"]
+    assert [r.path_url for r in requests_mock.request_history] == [f"{sections}?limit=2", nxt]
+    users = f"/v3.0/sections/{SECTION_ID}/users"
+    requests_mock.get(f"{BASE}{users}", **ok(page(["s1"])))
+    client.section_users(SECTION_ID, "teacher")
+    assert requests_mock.last_request.qs == {"role": ["teacher"], "limit": ["2"]}
+    with pytest.raises(ValueError, match="page_size"):
+        make_api(page_size=10_001)
+
+
+def test_a_user_token_client_never_sends_a_paging_parameter(requests_mock, client):
+    """Clever refuses `limit` and the cursors to user tokens: lists come back whole."""
+    sections = f"/v3.0/users/{TEACHER_ID}/sections"
     requests_mock.get(f"{BASE}{sections}", complete_qs=True, **ok(page(["x1"])))
     client.user_sections(TEACHER_ID)
     assert requests_mock.last_request.qs == {}
+    users = f"/v3.0/sections/{SECTION_ID}/users"
+    requests_mock.get(f"{BASE}{users}", complete_qs=True, **ok(page(["s1", "t1"])))
+    assert [u["id"] for u in client.section_users(SECTION_ID)] == ["s1", "t1"]
+    for params in ({"limit": 2}, {"starting_after": "x"}, {"ending_before": "y"}):
+        with pytest.raises(ValueError, match="district-app token"):
+            client.get_all(sections, params)
+    # A `next` link Clever sends anyway is still followed, verbatim.
+    nxt = f"{sections}?starting_after=x1"
+    requests_mock.get(f"{BASE}{sections}", complete_qs=True, **ok(page(["x1"], nxt)))
+    requests_mock.get(f"{BASE}{nxt}", complete_qs=True, **ok(page(["x2"])))
+    assert [s["id"] for s in client.user_sections(TEACHER_ID)] == ["x1", "x2"]
 
 
 def test_teacher_with_zero_sections_gets_an_empty_list(requests_mock, client):

@@ -28,6 +28,13 @@ def test_the_demo_page_explains_itself_and_offers_three_ways_in(client, sandbox)
     for name in ("Ana Núñez", "Mateo Ramírez", "Zoë Brontë", "Hana Kobayashi"):
         assert name in body
     assert "135 students" in body
+    # Which persona is which world.
+    worlds = dict(
+        re.findall(r"<dt>([^<]+?) <span[^>]*>[^<]*</span> <span[^>]*>([^<]+)</span></dt>", body)
+    )
+    assert worlds["Ana Núñez"] == worlds["Mateo Ramírez"] == "District login"
+    assert worlds["Hana Kobayashi"] == worlds["Amara Okonkwo"] == "Library login"
+    assert "connect Lakeview at district level" in body
 
 
 def test_pick_a_persona_starts_our_own_login_with_a_fresh_state(client, sandbox):

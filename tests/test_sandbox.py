@@ -370,7 +370,7 @@ def test_home_page_links_everything(server, browser):
 
 
 def test_paging_the_big_section_returns_every_student_once(server):
-    token = server.issue_token("ana")
+    token = server.district_token()
     path = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
     body = api(server, token, path, role="student", limit=50).json()
     assert link(body, "self") == f"{path}?role=student&limit=50"
@@ -396,7 +396,7 @@ def test_paging_the_big_section_returns_every_student_once(server):
 
 
 def test_paging_limits(server):
-    token = server.issue_token("ana")
+    token = server.district_token()
     path = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
     default = api(server, token, path, role="student").json()
     assert len(default["data"]) == 100 and link(default, "next")
@@ -410,16 +410,38 @@ def test_paging_limits(server):
 
 def test_empty_last_page_mode(server):
     server.configure(empty_last_page=True)
-    token = server.issue_token("zoe")
+    token = server.district_token()
     assert api(server, token, f"/v3.0/users/{seed.ZOE_ID}/sections").json() == {
         "data": [],
         "links": [{"rel": "self", "uri": f"/v3.0/users/{seed.ZOE_ID}/sections"}],
     }
-    token = server.issue_token("library")
-    first = api(server, token, f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}/sections").json()
-    assert len(first["data"]) == 3
+    first = api(server, token, f"/v3.0/users/{seed.NOEMAIL_TEACHER_ID}/sections").json()
+    assert len(first["data"]) == 2
     last = api(server, token, link(first, "next")).json()
     assert last["data"] == [] and link(last, "prev") and link(last, "next") is None
+    # User tokens never page, so they never get a `next` link, even in this mode.
+    library = server.issue_token("library")
+    whole = api(server, library, f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}/sections").json()
+    assert len(whole["data"]) == 3 and [x["rel"] for x in whole["links"]] == ["self"]
+
+
+def test_user_tokens_get_whole_lists_and_cannot_page(server):
+    token = server.issue_token("library")
+    section_id = seed.LIBRARY_SECTION_IDS[1]
+    path = f"/v3.0/sections/{section_id}/users"
+    whole = api(server, token, path)
+    assert whole.status_code == 200
+    body = whole.json()
+    assert ids(body) == sorted([seed.LIBRARY_TEACHER_ID, *seed.student_ids_in(section_id)])
+    assert body["links"] == [{"rel": "self", "uri": path}]
+    for params in ({"limit": "10"}, {"limit": "1000"}, {"starting_after": "0"},
+                   {"ending_before": "f"}, {"limit": ""}):  # fmt: skip
+        refused = api(server, token, path, **params)
+        assert refused.status_code == 400, params
+        assert "district-app tokens" in refused.json()["message"]
+    # A district login's user token cannot page either (it cannot list anything at all).
+    ana = server.issue_token("ana")
+    assert api(server, ana, f"/v3.0/users/{seed.ANA_ID}", limit=5).status_code == 400
 
 
 # -- Data API: rate limit -------------------------------------------------------------------
@@ -454,6 +476,36 @@ def test_the_rate_limit_is_configurable(server):
 SCOPE = {"message": "Resource not in token's scopes"}
 
 
+def test_user_tokens_expire_after_two_hours_by_default(server):
+    token, district = server.issue_token("ana"), server.district_token()
+    server.set_clock(2 * 3600 - 5)
+    assert api(server, token, "/v3.0/me").status_code == 200
+    server.set_clock(2 * 3600)
+    expired = api(server, token, "/v3.0/me")
+    assert expired.status_code == 401
+    assert expired.json() == {"message": "Your OAuth2 token is incorrect or has expired"}
+    # The district-app token does not expire; a fresh user token works again.
+    assert api(server, district, f"/v3.0/users/{seed.ANA_ID}/sections").status_code == 200
+    assert api(server, server.issue_token("ana"), "/v3.0/me").status_code == 200
+    server.set_user_token_lifetime(60)
+    assert api(server, token, "/v3.0/me").status_code == 401
+    server.set_clock(0)
+    short = server.issue_token("library")
+    server.set_clock(61)
+    assert api(server, short, "/v3.0/me").status_code == 401
+
+
+def test_a_replayed_code_revokes_the_token_issued_for_it(server, browser):
+    code = code_from(authorize(server, browser, login_hint="library"))
+    token = exchange(server, code).json()["access_token"]
+    assert api(server, token, "/v3.0/me").status_code == 200
+    replay = exchange(server, code)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert api(server, token, "/v3.0/me").status_code == 401  # RFC 6749 section 4.1.2
+    other = exchange(server, code_from(authorize(server, browser))).json()["access_token"]
+    assert api(server, other, "/v3.0/me").status_code == 200  # only that code's token
+
+
 def test_missing_or_unknown_token(server):
     expected = {"message": "Your OAuth2 token is incorrect or has expired"}
     assert requests.get(f"{server.url}/v3.0/me").json() == expected
@@ -464,53 +516,186 @@ def test_missing_or_unknown_token(server):
     assert api(server, token, "/v3.0/me").status_code == 401
 
 
-def test_district_teacher_scope(server):
+def test_a_district_login_token_reaches_me_userinfo_its_user_and_district_only(server):
     token = server.issue_token("ana")
+    me = api(server, token, "/v3.0/me").json()
+    assert me["data"]["district"] == seed.DISTRICT_ID and me["data"]["authorized_by"] == "district"
+    assert {"rel": "district", "uri": f"/v3.0/districts/{seed.DISTRICT_ID}"} in me["links"]
+    assert api(server, token, "/me").status_code == 200
+    assert api(server, token, "/userinfo").json()["authorized_by"] == "district"
+    assert api(server, token, f"/v3.0/users/{seed.ANA_ID}").json()["data"]["roles"]["teacher"]
+    assert api(server, token, f"/v3.0/districts/{seed.DISTRICT_ID}").status_code == 200
+    robotics = seed.section_ids_for(seed.ANA_ID)[2]
+    for path in (
+        f"/v3.0/users/{seed.ANA_ID}/sections",
+        f"/v3.0/users/{seed.ANA_ID}/mystudents",
+        f"/v3.0/users/{seed.ANA_ID}/schools",
+        f"/v3.0/users/{seed.ANA_ID}/district",
+        f"/v3.0/users/{seed.DEVON_ID}",
+        f"/v3.0/sections/{seed.BIG_SECTION_ID}",
+        f"/v3.0/sections/{robotics}/users",
+        f"/v3.0/schools/{seed.CEDAR_ID}",
+        f"/v3.0/terms/{seed.TERM_ID}",
+        f"/v3.0/courses/{seed.course_id('Grade 4 Math')}",
+        f"/v3.0/districts/{seed.LIBRARY_DISTRICT_ID}",
+        "/v3.0/sections",
+        "/v3.0/users/nobody",
+    ):
+        response = api(server, token, path)
+        assert response.status_code == 404 and response.json() == SCOPE, path
+    log = server.requests_log(kind="api")
+    assert {e["token_kind"] for e in log} == {"district_user"}
+    assert sum(e["out_of_scope"] for e in log) == 13
+
+
+def test_district_app_token_reads_its_whole_district(server):
+    token = server.district_token()
     mine = api(server, token, f"/v3.0/users/{seed.ANA_ID}/sections").json()
     assert ids(mine) == seed.section_ids_for(seed.ANA_ID) and len(ids(mine)) == 13
     robotics = next(s["data"] for s in mine["data"] if s["data"]["teacher"] == seed.DEVON_ID)
     assert seed.ANA_ID in robotics["teachers"]  # co-teacher, seen from Ana's side
     teachers = api(server, token, f"/v3.0/sections/{robotics['id']}/users", role="teacher").json()
     assert ids(teachers) == sorted([seed.ANA_ID, seed.DEVON_ID])
-    assert api(server, token, f"/v3.0/users/{seed.DEVON_ID}").json() == SCOPE
-    assert api(server, token, f"/v3.0/users/{seed.DEVON_ID}/sections").status_code == 404
-    zoe_school_section = seed.LIBRARY_SECTION_IDS[0]
-    assert api(server, token, f"/v3.0/sections/{zoe_school_section}").json() == SCOPE
-    assert api(server, token, f"/v3.0/districts/{seed.DISTRICT_ID}").status_code == 200
-    assert api(server, token, f"/v3.0/schools/{seed.CEDAR_ID}").status_code == 200
-    me = api(server, token, "/v3.0/me").json()
-    assert me["data"]["district"] == seed.DISTRICT_ID
-    assert {"rel": "district", "uri": f"/v3.0/districts/{seed.DISTRICT_ID}"} in me["links"]
+    everyone = api(server, token, f"/v3.0/sections/{robotics['id']}/users").json()
+    assert len(ids(everyone)) == 2 + 12
+    # Every district section has a course and a term the token can read; so are schools.
+    for element in mine["data"]:
+        section = element["data"]
+        assert section["course"] and section["term_id"] and section["school"]
+        course = api(server, token, f"/v3.0/courses/{section['course']}").json()["data"]
+        assert course["name"] and course["district"] == seed.DISTRICT_ID
+    term = api(server, token, f"/v3.0/terms/{seed.TERM_ID}").json()["data"]
+    assert term["name"] == "2024-25 Full Year"
+    assert api(server, token, f"/v3.0/schools/{seed.BIRCH_ID}").json()["data"]["name"]
+    assert api(server, token, f"/v3.0/users/{seed.DEVON_ID}").status_code == 200
+    assert api(server, token, f"/v3.0/users/{seed.MATEO_ID}/myteachers").status_code == 200
+    students = api(server, token, f"/v3.0/users/{seed.ANA_ID}/mystudents", limit=500).json()
+    assert len(ids(students)) > 135
+    assert api(server, token, "/v3.0/me").json()["data"] == {
+        "id": seed.DISTRICT_ID,
+        "type": "district",
+    }
+    assert api(server, token, "/userinfo").json() == SCOPE
+    schools = api(server, token, "/v3.0/schools").json()
+    assert ids(schools) == sorted([seed.CEDAR_ID, seed.BIRCH_ID])
+    assert len(ids(api(server, token, "/v3.0/users", role="teacher", limit=1000).json())) == 6
+    assert len(ids(api(server, token, "/v3.0/sections", limit=1000).json())) == 18
+    # Nothing of another district.
+    for path in (
+        f"/v3.0/sections/{seed.LIBRARY_SECTION_IDS[0]}",
+        f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}",
+        f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}/sections",
+        f"/v3.0/schools/{seed.LAKEVIEW_SCHOOL_ID}",
+        f"/v3.0/terms/{seed.LAKEVIEW_TERM_ID}",
+        f"/v3.0/districts/{seed.LIBRARY_DISTRICT_ID}",
+    ):
+        assert api(server, token, path).json() == SCOPE, path
+
+
+def test_the_district_app_token_list(server):
+    listed = requests.get(
+        f"{server.url}/oauth/tokens",
+        params={"owner_type": "district"},
+        auth=(server.client_id, server.client_secret),
+        timeout=10,
+    )
+    assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
+    (row,) = listed.json()["data"]
+    assert row["owner"] == {"type": "district", "id": seed.DISTRICT_ID}
+    assert row["access_token"] and row["id"] and row["created"] and row["scopes"]
+    assert listed.json()["links"] == [{"rel": "self", "uri": "/oauth/tokens?owner_type=district"}]
+    for auth in (None, (server.client_id, "wrong"), ("someone-else", server.client_secret)):
+        refused = requests.get(
+            f"{server.url}/oauth/tokens", params={"owner_type": "district"}, auth=auth, timeout=10
+        )
+        assert refused.status_code == 401 and refused.json() == {"error": "invalid_client"}
+    other = requests.get(
+        f"{server.url}/oauth/tokens",
+        params={"owner_type": "user"},
+        auth=(server.client_id, server.client_secret),
+        timeout=10,
+    )
+    assert other.status_code == 400
+    log = server.requests_log(kind="token_list")
+    assert len(log) == 5 and row["access_token"] not in json.dumps(server.requests_log())
+    assert server.count("token") == 0  # token exchanges are counted apart
+
+
+def test_connect_and_disconnect_a_district(server, browser):
+    library_token = server.issue_token("library")
+    assert set(server.district_tokens()) == {seed.DISTRICT_ID}
+    assert server.connect_district() == {
+        "op": "connect_district",
+        "district_id": seed.LIBRARY_DISTRICT_ID,
+        "connected": True,
+        "rosters": True,
+    }
+    lakeview = server.district_token(seed.LIBRARY_DISTRICT_ID)
+    # District authorization now takes precedence: Hana logs in as a district user.
+    code = code_from(authorize(server, browser, login_hint="library"))
+    token = exchange(server, code).json()["access_token"]
+    me = api(server, token, "/v3.0/me").json()["data"]
+    assert me["authorized_by"] == "district" and me["district"] == seed.LIBRARY_DISTRICT_ID
+    hana_sections = f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}/sections"
+    assert api(server, token, hana_sections).json() == SCOPE
+    sections = api(server, lakeview, hana_sections, limit=1000).json()
+    assert ids(sections) == sorted(seed.LIBRARY_SECTION_IDS)  # the same classes, same ids
+    assert all(s["data"]["term_id"] and s["data"]["course"] for s in sections["data"])
+    # The token issued before the switch keeps the Library scope it was issued with.
+    assert api(server, library_token, hana_sections).status_code == 200
+    # A student of hers is a district login too now.
+    student_token = server.issue_token("library_student")
+    assert api(server, student_token, "/v3.0/me").json()["data"]["authorized_by"] == "district"
+
+    server.disconnect_district()
+    assert api(server, lakeview, hana_sections).status_code == 401
+    assert set(server.district_tokens()) == {seed.DISTRICT_ID}
+    again = api(server, server.issue_token("library"), "/v3.0/me").json()["data"]
+    assert again["authorized_by"] == "teacher"
+
+    # Connected for SSO only: district logins, but no district-app token to read rosters.
+    sso_only = server.connect_district(rosters=False)
+    assert sso_only["connected"] is True and sso_only["rosters"] is False
+    assert set(server.district_tokens()) == {seed.DISTRICT_ID}
+    me = api(server, server.issue_token("library"), "/v3.0/me").json()["data"]
+    assert me["authorized_by"] == "district"
+    # Reconnecting issues a new district-app token; the old one stops working.
+    maple = server.district_token()
+    server.connect_district(seed.DISTRICT_ID)
+    assert api(server, maple, "/v3.0/me").status_code == 401
+    assert api(server, server.district_token(), "/v3.0/me").status_code == 200
+    with pytest.raises(RuntimeError, match="unknown district"):
+        server.connect_district("0" * 24)
+    server.reset()
+    assert set(server.district_tokens()) == {seed.DISTRICT_ID}
 
 
 def test_co_teacher_sees_shared_sections_from_the_other_side(server):
-    token = server.issue_token("devon")
-    sections = api(server, token, f"/v3.0/users/{seed.DEVON_ID}/sections").json()["data"]
+    district = server.district_token()
+    sections = api(server, district, f"/v3.0/users/{seed.DEVON_ID}/sections").json()["data"]
     co_taught = [s["data"] for s in sections if s["data"]["teacher"] == seed.ANA_ID]
     assert len(co_taught) >= 2 and len(sections) == 4
+    token = server.issue_token("devon")
     user = api(server, token, f"/v3.0/users/{seed.DEVON_ID}").json()["data"]
     assert set(user["roles"]) == {"teacher", "staff"}
 
 
-def test_student_scope(server):
+def test_district_student(server):
     token = server.issue_token("mateo")
+    user = api(server, token, f"/v3.0/users/{seed.MATEO_ID}").json()["data"]
+    assert "email" not in user and user["roles"]["student"]["grade"] == "4"
     mine = seed.section_ids_for(seed.MATEO_ID)
-    assert ids(api(server, token, f"/v3.0/users/{seed.MATEO_ID}/sections").json()) == mine
+    assert api(server, token, f"/v3.0/users/{seed.MATEO_ID}/sections").json() == SCOPE
+    assert api(server, token, f"/v3.0/sections/{mine[0]}").json() == SCOPE
+    assert api(server, token, f"/v3.0/users/{seed.ANA_ID}").json() == SCOPE
+    # The district-app token reads the student's classes and their teachers.
+    district = server.district_token()
+    assert ids(api(server, district, f"/v3.0/users/{seed.MATEO_ID}/sections").json()) == mine
     teachers: set[str] = set()
     for section_id in mine:
-        assert api(server, token, f"/v3.0/sections/{section_id}").status_code == 200
-        body = api(server, token, f"/v3.0/sections/{section_id}/users", role="teacher").json()
+        body = api(server, district, f"/v3.0/sections/{section_id}/users", role="teacher").json()
         teachers.update(ids(body))
-        classmates = api(server, token, f"/v3.0/sections/{section_id}/users", role="student")
-        assert classmates.status_code == 404 and classmates.json() == SCOPE
-        assert api(server, token, f"/v3.0/sections/{section_id}/users").status_code == 404
     assert len(teachers) == 4
-    other = next(s for s in seed.section_ids() if s not in mine)
-    assert api(server, token, f"/v3.0/sections/{other}").json() == SCOPE
-    assert api(server, token, f"/v3.0/users/{seed.ANA_ID}").json() == SCOPE
-    assert api(server, token, f"/v3.0/schools/{seed.BIRCH_ID}").status_code == 404
-    user = api(server, token, f"/v3.0/users/{seed.MATEO_ID}").json()["data"]
-    assert "email" not in user
 
 
 def test_library_teacher_sees_initials_and_no_district(server):
@@ -536,9 +721,17 @@ def test_library_teacher_sees_initials_and_no_district(server):
             assert student["roles"] == {"student": {"grade": "7"}}
     one = roster[0]["id"]
     assert api(server, token, f"/v3.0/users/{one}").json()["data"] == roster[0]
-    for path in (f"/v3.0/districts/{seed.DISTRICT_ID}", f"/v3.0/schools/{seed.BIRCH_ID}"):
-        assert api(server, token, path).status_code in (403, 404)
+    for path in (
+        f"/v3.0/districts/{seed.LIBRARY_DISTRICT_ID}",
+        f"/v3.0/schools/{seed.LAKEVIEW_SCHOOL_ID}",
+        f"/v3.0/terms/{seed.LAKEVIEW_TERM_ID}",
+        f"/v3.0/sections/{seed.LIBRARY_SECTION_IDS[0]}/term",
+        f"/v3.0/users/{seed.LIBRARY_TEACHER_ID}/district",
+        "/v3.0/sections",
+    ):
+        assert api(server, token, path).json() == SCOPE, path
     assert api(server, token, f"/v3.0/sections/{seed.BIG_SECTION_ID}").json() == SCOPE
+    assert {e["token_kind"] for e in server.requests_log(kind="api")} == {"library_user"}
 
 
 def test_library_student(server):
@@ -550,6 +743,10 @@ def test_library_student(server):
     section_id = sections["data"][0]["data"]["id"]
     teachers = api(server, token, f"/v3.0/sections/{section_id}/users", role="teacher").json()
     assert ids(teachers) == [seed.LIBRARY_TEACHER_ID]
+    # Students see who teaches their class, never their classmates.
+    for params in ({"role": "student"}, {}):
+        classmates = api(server, token, f"/v3.0/sections/{section_id}/users", **params)
+        assert classmates.status_code == 404 and classmates.json() == SCOPE
 
 
 def test_personas_match_their_descriptions(server):
@@ -576,7 +773,7 @@ def test_personas_match_their_descriptions(server):
 
 
 def test_mutations_show_up_in_the_api(server):
-    token = server.issue_token("ana")
+    token = server.district_token()
     sections_path = f"/v3.0/users/{seed.ANA_ID}/sections"
     victim = seed.section_ids_for(seed.ANA_ID)[1]
     server.mutate("remove_section", section_id=victim)
@@ -616,7 +813,7 @@ def test_reset_restores_everything(server, browser):
     server.set_rate_limit(1)
     server.reset()
     assert server.faults() == [] and server.requests_log() == []
-    token = server.issue_token("ana")
+    token = server.district_token()
     assert seed.BIG_SECTION_ID in ids(
         api(server, token, f"/v3.0/users/{seed.ANA_ID}/sections").json()
     )
@@ -629,7 +826,7 @@ def test_request_log_records_hashes_never_secrets(server, browser):
     response = authorize(server, browser, login_hint="mateo", state="st")
     code = code_from(response)
     token = exchange(server, code).json()["access_token"]
-    api(server, token, f"/v3.0/users/{seed.MATEO_ID}/sections", limit=2)
+    api(server, token, f"/v3.0/users/{seed.MATEO_ID}", fields="name")
     log = server.requests_log()
     assert [e["kind"] for e in log] == ["authorize", "token", "api"]
     auth_entry, token_entry, api_entry = log
@@ -638,7 +835,8 @@ def test_request_log_records_hashes_never_secrets(server, browser):
     assert token_entry["user_id"] == seed.MATEO_ID and token_entry["status"] == 200
     assert token_entry["redirect_uri"] == PRIMARY
     assert api_entry["token_hash"] == short_hash(token)
-    assert api_entry["query"] == {"limit": "2"} and api_entry["user_id"] == seed.MATEO_ID
+    assert api_entry["query"] == {"fields": "name"} and api_entry["user_id"] == seed.MATEO_ID
+    assert api_entry["token_kind"] == "district_user" and api_entry["out_of_scope"] is False
     assert all(isinstance(e["time"], float) for e in log)
     dumped = json.dumps(log)
     assert code not in dumped and token not in dumped
@@ -676,7 +874,7 @@ def test_control_api_rejects_bad_input(server):
 
 
 def test_fault_status_body_headers_and_times(server):
-    token = server.issue_token("ana")
+    token = server.district_token()
     server.add_fault(path="/v3.0/sections/*/users", status=503, headers={"X-Test": "1"}, times=2)
     path = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
     first, second, third = (api(server, token, path) for _ in range(3))
@@ -736,7 +934,7 @@ def test_fault_truncate(server):
 
 
 def test_fault_at_page(server):
-    token = server.issue_token("ana")
+    token = server.district_token()
     server.add_fault(path="/v3.0/sections/*/users", at_page=2, status=500, times=1)
     path = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
     page1 = api(server, token, path, role="student", limit=50)

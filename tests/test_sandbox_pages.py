@@ -115,3 +115,22 @@ def test_every_page_is_accessible(page, server, landed):
     page.goto(f"{server.url}/logout")
     assert_accessible(page)
     assert seed.PERSONAS["library"].name == "Hana Kobayashi"
+
+
+def test_the_home_page_connects_and_disconnects_districts(page, server):
+    from clever.sandbox import seed
+
+    page.goto(server.url + "/")
+    status = page.locator(f'[data-district-status="{seed.LIBRARY_DISTRICT_ID}"]')
+    assert status.inner_text().startswith("not connected")
+    assert_accessible(page)
+    lakeview = page.locator("li", has_text="Lakeview Public Schools")
+    for button, expected in (
+        ("Connect with rosters", "connected at district level, sharing rosters"),
+        ("Connect for sign-in only", "connected at district level for sign-in only"),
+        ("Disconnect", "not connected"),
+    ):
+        lakeview.get_by_role("button", name=button).click()
+        page.wait_for_load_state()
+        assert status.inner_text().startswith(expected), button
+    assert set(server.district_tokens()) == {seed.DISTRICT_ID}

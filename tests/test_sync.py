@@ -13,6 +13,7 @@ from sync_helpers import (
     ROBOTICS_ID,
     SEED,
     STUDY_ID,
+    access_of,
     api_requests,
     count_writes,
     dump_roster,
@@ -57,9 +58,11 @@ def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbo
     assert run["sections_total"] == 13
     # Every request the sync sent reached the sandbox (retries would show here too).
     assert run["api_calls"] == len(api_requests(sandbox))
+    # Read with the district-app token, a large limit: the 135-student class is one request.
     big = [r for r in api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}/users")]
-    assert len(big) >= 2, "the 135-student class must be read in several pages"
-    assert "starting_after" in big[-1]["query"]
+    assert [r["query"] for r in big] == [{"limit": "1000"}]
+    assert {r["token_kind"] for r in api_requests(sandbox)} == {"district_app"}
+    assert not any(r["out_of_scope"] for r in api_requests(sandbox))
     with app.app_context():
         ana = ensure_user("ana")
         classes = roster.classes_for_teacher(ana)
@@ -79,6 +82,17 @@ def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbo
         # New classes start selected: one preference row each.
         prefs = db.session.scalars(db.select(TeacherSectionPreference)).all()
         assert len(prefs) == 13 and all(p.selected for p in prefs)
+
+
+def test_a_smaller_page_size_reads_the_135_student_class_in_pages(app, sandbox):
+    app.config["CLEVER_PAGE_SIZE"] = 50
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["api_calls"] == len(api_requests(sandbox))
+    big = [r for r in api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}/users")]
+    assert len(big) == 3 and all(r["query"]["limit"] == "50" for r in big)
+    assert "starting_after" in big[-1]["query"]
+    with app.app_context():
+        assert len(roster.section_students(section_row(seed.BIG_SECTION_ID))) == 135
 
 
 def test_co_teachers_are_seen_from_both_teachers(app, sandbox):
@@ -306,7 +320,7 @@ def test_a_login_sync_is_skipped_while_another_sync_runs(app, sandbox):
         user = ensure_user("ana")
         lock = sync.acquire_lock(user.id)
         try:
-            outcome = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
+            outcome = sync.sync_user(user, access_of(sandbox, "ana"), "login")
         finally:
             sync.release_lock(lock)
         assert outcome.status == "skipped" and outcome.run_id is None
@@ -322,7 +336,7 @@ def test_a_sync_is_skipped_when_redis_cannot_lock(app, sandbox, monkeypatch):
     monkeypatch.setattr(sync.runs, "acquire_lock", redis_down)
     with app.app_context():
         user = ensure_user("ana")
-        outcome = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "login")
+        outcome = sync.sync_user(user, access_of(sandbox, "ana"), "login")
         assert outcome == sync.SyncOutcome(sync.SyncStatus.SKIPPED, None, error="no_lock")
         assert outcome.skipped and not outcome.failed
         assert db.session.scalar(db.select(db.func.count(SyncRun.id))) == 0
@@ -421,7 +435,9 @@ def test_every_link_and_enrollment_is_unique(app, sandbox):
         ):
             pairs = db.session.execute(db.select(a, b)).all()
             assert len(pairs) == len(set(pairs))
-        assert db.session.scalar(db.select(db.func.count(School.id))) == 1
+        # The schools the classes name (Ana's Cedar, and Birch for the Robotics Club), once.
+        names = db.session.scalars(db.select(School.name).order_by(School.name)).all()
+        assert names == ["Birch Middle", "Cedar Elementary"]
 
 
 @pytest.mark.parametrize("persona", ["ana", "mateo"])

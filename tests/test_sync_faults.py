@@ -11,7 +11,7 @@ import time
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from sync_helpers import HOMEROOM_ID, dump_roster, ensure_user, run_sync, user_id_of
+from sync_helpers import HOMEROOM_ID, access_of, dump_roster, ensure_user, run_sync, user_id_of
 
 from clever import sync
 from clever.sandbox import seed
@@ -23,8 +23,9 @@ RENAMED = seed.student_ids_in(HOMEROOM_ID)[2]
 
 @pytest.fixture
 def fast_failures(app):
-    """Few, quick retries: the faults below would otherwise take the client's full patience."""
-    app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05)
+    """Few, quick retries: the faults below would otherwise take the client's full patience.
+    Pages of 50, so the 135-student class has a page 2 to fail on (1000 reads it in one)."""
+    app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05, CLEVER_PAGE_SIZE=50)
     return app
 
 
@@ -208,11 +209,11 @@ def test_a_failed_first_sync_leaves_an_empty_roster(app, sandbox, fast_failures)
 
 
 def test_the_error_code_carries_no_personal_data_or_token(app, sandbox, synced):
-    token = sandbox.issue_token("ana")
+    token = sandbox.district_token()  # what reads Ana's roster
     sandbox.add_fault(path=BIG_USERS, status=500, body={"message": "Ana Núñez " + token})
     with app.app_context():
         user = ensure_user("ana")
-        outcome = sync.sync_user(user, sync.make_api(token), "manual")
+        outcome = sync.sync_user(user, access_of(sandbox, "ana"), "manual")
         assert outcome.failed and outcome.error == "clever_server_error_500"
         run = db.session.get(SyncRun, outcome.run_id)
         assert run.error == "clever_server_error_500"

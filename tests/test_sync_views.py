@@ -143,10 +143,25 @@ def test_a_first_time_user_sees_not_yet(app, client):
     }
 
 
-def test_without_a_clever_token_the_user_is_asked_to_log_in_again(flow, app):
+def test_a_district_login_syncs_without_its_own_token(flow, app, redis_client, sandbox):
+    """A district login's roster is read with the district-app token: Sync now needs no
+    user token at all (not even one that is still live)."""
     login(flow, "ana")
     with app.app_context():
         delete_token(ensure_user("ana").id)
+    sandbox.clear_log()
+    response = flow.client.post("/sync", headers=JSON)
+    assert response.status_code == 202
+    state = wait_until_idle(flow.client, redis_client, user_id_of(app, "ana"))
+    assert state["status"] == "ok" and state["total"] == 13
+    log = sandbox.requests_log(kind="api")
+    assert log and {e["token_kind"] for e in log} == {"district_app"}
+
+
+def test_without_a_clever_token_a_library_user_is_asked_to_log_in_again(flow, app):
+    login(flow, "library_student")  # a Library login (no onboarding for students)
+    with app.app_context():
+        delete_token(ensure_user("library_student").id)
     response = flow.client.post("/sync", headers=JSON)
     assert response.status_code == 409
     assert response.get_json()["error"] == "clever_login_needed"

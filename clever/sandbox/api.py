@@ -1,13 +1,18 @@
-"""Clever Data API v3.0 as a user token sees it: envelopes, scoping, paging, rate limit.
+"""Clever Data API v3.0: envelopes, the scopes of each kind of token, paging, rate limit.
 
-Scope rules (a user token, district- or Library-authorized):
-- everyone: /me, /userinfo, their own /users/{id} and its relations;
-- a teacher: sections they teach or co-teach, with all their users;
-- a student: sections they attend, with only the teachers of those sections;
-- district-authorized: their own district, their schools, and the terms/courses of their
-  sections; Library tokens never see district, school, term or course data, and see
-  students as first name + last initial.
+Three kinds of bearer token (see README.md, "Scopes", for the sources):
+- a district-authorized user token (`/me` says `authorized_by: "district"`): `/me`,
+  `/userinfo`, `/v3.0/users/{own id}` and `/v3.0/districts/{own district}`, nothing else;
+- a Library user token (`authorized_by: "teacher"`): `/me`, `/userinfo`, its own user and its
+  relations; a teacher also the sections they teach or co-teach with all their users (and
+  those students' records); a student the sections they attend with only their teachers. No
+  district, school, term or course data; students as first name + last initial;
+- a district-app token (GET /oauth/tokens?owner_type=district): everything in its district.
 Anything else: 404 {"message": "Resource not in token's scopes"}.
+
+User tokens cannot page: every list comes back whole, with only a `self` link, and `limit`,
+`starting_after` or `ending_before` answer 400. District-app tokens page by `limit` (default
+100, at most 10000) and `starting_after`/`ending_before`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ OUT_OF_SCOPE = "Resource not in token's scopes"
 NOT_FOUND = "Entity Not Found"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+PAGING_PARAMS = ("limit", "starting_after", "ending_before")
+USER_TOKEN_PAGING = (
+    "Pagination (limit, starting_after, ending_before) is only available with district-app "
+    "tokens; user tokens get every list whole"
+)
 
 
 def _state() -> SandboxState:
@@ -46,12 +56,32 @@ def authenticate():
         return api_error(401, BAD_TOKEN)
     g.grant = grant
     g.token_hash = short_hash(token)
+    g.token_kind = grant.kind
     g.log_user_id = grant.user_id
     reset_at = _state().hit_rate_limit(token)
     if reset_at is not None:
         # Only X-RateLimit-Reset is confirmed for Clever; clients must not rely on more.
         return api_error(429, "rate limit exceeded", {"X-RateLimit-Reset": str(reset_at)})
+    if grant.user_token and any(request.args.get(key) is not None for key in PAGING_PARAMS):
+        # "Pagination and Response Limits": user tokens cannot paginate or use `limit`.
+        return api_error(400, USER_TOKEN_PAGING)
+    if grant.district_user and request.path not in _district_user_paths(grant):
+        # "OAuth Implementation": such a token reaches /me, /districts/{id}, /users/{id} only.
+        return _missing(True)
     return None
+
+
+def _district_user_paths(grant: TokenGrant) -> set[str]:
+    with _state().lock:
+        user = _state().roster.user(grant.user_id or "")
+        district = user["district"] if user else ""
+    return {
+        "/me",
+        "/v3.0/me",
+        "/userinfo",
+        f"/v3.0/users/{grant.user_id}",
+        f"/v3.0/districts/{district}",
+    }
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -62,20 +92,35 @@ def _single(data: dict[str, Any], links: list[dict[str, str]]) -> Response:
 
 
 def _missing(exists: bool) -> Response:
+    if exists:
+        g.out_of_scope = True
     return api_error(404, OUT_OF_SCOPE if exists else NOT_FOUND)
 
 
+def _in_district(record: dict[str, Any]) -> bool:
+    """A district-app token reads its own district's records."""
+    return record.get("district") == g.grant.district_id
+
+
 def _own_user(roster: Roster, user_id: str) -> tuple[dict[str, Any] | None, Response | None]:
-    """Relation endpoints under /users/{id} are open only for the token's own user."""
+    """Relation endpoints under /users/{id}: a user token's own user; a district-app token's
+    users of its district."""
+    user = roster.user(user_id)
+    if g.grant.district_app:
+        if user is None:
+            return None, _missing(False)
+        return (user, None) if _in_district(user) else (None, _missing(True))
     if user_id != g.grant.user_id:
-        return None, _missing(roster.user(user_id) is not None)
-    return roster.user(user_id), None
+        return None, _missing(user is not None)
+    return user, None
 
 
 def _visible_section(roster: Roster, section_id: str) -> tuple[dict | None, Response | None]:
     section = roster.section(section_id)
     if section is None:
         return None, _missing(False)
+    if g.grant.district_app:
+        return (section, None) if _in_district(section) else (None, _missing(True))
     uid = g.grant.user_id
     if uid in section["teachers"] or uid in section["students"]:
         return section, None
@@ -112,6 +157,13 @@ def _paginate(records: list[dict[str, Any]], shape: Callable[[dict], dict]) -> R
     roster mutation on another thread cannot change it halfway. Sets `g.page_number` (1-based)
     for `at_page` faults.
     """
+    if g.grant.user_token:
+        # User tokens cannot page (the gate refused paging parameters): the whole list, once.
+        g.page_number = 1
+        ordered = sorted(records, key=lambda r: r["id"])
+        query = request.query_string.decode()
+        self_link = render.link("self", request.path + (f"?{query}" if query else ""))
+        return jsonify(data=[{"data": shape(r)} for r in ordered], links=[self_link])
     raw_limit = request.args.get("limit")
     try:
         limit = DEFAULT_LIMIT if raw_limit in (None, "") else int(raw_limit)
@@ -186,6 +238,8 @@ def _section_shape(grant: TokenGrant) -> Callable[[dict], dict]:
 @bp.get("/me")
 def me():
     grant = g.grant
+    if grant.district_app:
+        return jsonify(render.district_me(grant.district_id))
     with _state().lock:
         return jsonify(render.me(_state().roster.user(grant.user_id), grant.authorized_by))
 
@@ -193,6 +247,8 @@ def me():
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
     grant = g.grant
+    if grant.district_app:
+        return _missing(True)  # a district is not a person
     with _state().lock:
         roster = _state().roster
         user = roster.user(grant.user_id)
@@ -212,9 +268,14 @@ def get_user(user_id: str):
         if user is None:
             return _missing(False)
         # A Library teacher may also look up the students they shared.
-        allowed = user_id == grant.user_id or (
-            grant.library
-            and any(s["id"] == user_id for s in roster.students_of_teacher(grant.user_id))
+        allowed = (
+            _in_district(user)
+            if grant.district_app
+            else user_id == grant.user_id
+            or (
+                grant.library
+                and any(s["id"] == user_id for s in roster.students_of_teacher(grant.user_id))
+            )
         )
         if not allowed:
             return _missing(True)
@@ -303,7 +364,7 @@ def section_users(section_id: str):
         if error:
             return error
         # Students may see who teaches their class, not who else is in it.
-        if g.grant.user_id not in section["teachers"] and role != "teacher":
+        if g.grant.user_token and g.grant.user_id not in section["teachers"] and role != "teacher":
             return _missing(True)
         return roster.section_users(section, role)
 
@@ -353,7 +414,11 @@ def _get_entity(kind: str, entity_id: str, visible: Callable[[Roster, dict], set
             return _missing(False)
         if error := _district_only():
             return error
-        if entity_id not in visible(roster, roster.user(g.grant.user_id)):
+        if g.grant.district_app:
+            owner = record["id"] if kind == "districts" else record.get("district")
+            if owner != g.grant.district_id:
+                return _missing(True)
+        elif entity_id not in visible(roster, roster.user(g.grant.user_id)):
             return _missing(True)
         return _single(record, render.self_links(kind, record))
 
@@ -380,3 +445,57 @@ def get_term(term_id: str):
 @bp.get("/v3.0/courses/<course_id>")
 def get_course(course_id: str):
     return _get_entity("courses", course_id, _section_refs("course"))
+
+
+# -- whole collections (district-app tokens only) ------------------------------------------------
+
+
+def _collection(kind: str, role: str | None = None):
+    def records(roster: Roster):
+        if not g.grant.district_app:
+            return _missing(True)
+        if kind == "sections":
+            found = roster.live_sections()
+        else:
+            found = list(getattr(roster, kind).values())
+        found = [r for r in found if (r["id"] if kind == "districts" else r.get("district"))
+                 == g.grant.district_id]  # fmt: skip
+        if role:
+            found = [r for r in found if role in r["roles"]]
+        return found
+
+    shape = {"users": _user_shape, "sections": _section_shape}.get(kind)
+    return _list(records, shape(g.grant) if shape else lambda record: record)
+
+
+@bp.get("/v3.0/users")
+def list_users():
+    role = request.args.get("role") or None
+    if role not in (None, "student", "teacher", "staff", "district_admin", "contact"):
+        return api_error(400, "unknown role")
+    return _collection("users", role)
+
+
+@bp.get("/v3.0/sections")
+def list_sections():
+    return _collection("sections")
+
+
+@bp.get("/v3.0/schools")
+def list_schools():
+    return _collection("schools")
+
+
+@bp.get("/v3.0/terms")
+def list_terms():
+    return _collection("terms")
+
+
+@bp.get("/v3.0/courses")
+def list_courses():
+    return _collection("courses")
+
+
+@bp.get("/v3.0/districts")
+def list_districts():
+    return _collection("districts")

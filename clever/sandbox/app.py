@@ -82,9 +82,9 @@ def _wants_json(path: str) -> bool:
     return path.startswith(JSON_PREFIXES) or path in JSON_PATHS
 
 
-def request_kind(path: str) -> str:
+def request_kind(path: str, method: str = "POST") -> str:
     if path == "/oauth/tokens":
-        return "token"
+        return "token" if method == "POST" else "token_list"
     if path in ("/oauth/authorize", "/oauth/deny"):
         return "authorize"
     if path == "/oauth/instant-login":
@@ -124,10 +124,14 @@ def _finish(response: Response) -> Response:
         },
         "time": g.get("started", state.now()),
         "status": None if g.get("dropped") else response.status_code,
-        "kind": request_kind(request.path),
+        "kind": request_kind(request.path, request.method),
         "user_id": g.get("log_user_id"),
         "code_hash": g.get("code_hash"),
         "token_hash": g.get("token_hash"),
+        # API calls: district_user, library_user or district_app; and whether the token's
+        # scopes refused the call (a 404 "Resource not in token's scopes").
+        "token_kind": g.get("token_kind"),
+        "out_of_scope": g.get("out_of_scope", False),
         "fault": g.get("fault_id"),
     }
     entry.update(g.get("log_extra") or {})

@@ -94,17 +94,53 @@ def config():
     state = _state()
     if request.method == "POST":
         body = json_body()
-        unknown = set(body) - {"rate_limit", "empty_last_page"}
+        unknown = set(body) - {"rate_limit", "empty_last_page", "user_token_lifetime"}
         if unknown:
             return api_error(400, f"unknown settings: {', '.join(sorted(unknown))}")
         limit = body.get("rate_limit", state.rate_limit)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             return api_error(400, "rate_limit must be a positive integer")
+        lifetime = body.get("user_token_lifetime", state.user_token_lifetime)
+        if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
+            return api_error(400, "user_token_lifetime must be a positive number of seconds")
         with state.lock:
-            state.rate_limit = limit
+            if "rate_limit" in body:
+                state.rate_limit = limit
+                state.rate_windows.clear()  # a new limit starts a fresh window
             state.empty_last_page = bool(body.get("empty_last_page", state.empty_last_page))
-            state.rate_windows.clear()  # a new limit starts a fresh window
-    return jsonify(rate_limit=state.rate_limit, empty_last_page=state.empty_last_page)
+            state.user_token_lifetime = lifetime
+    return jsonify(
+        rate_limit=state.rate_limit,
+        empty_last_page=state.empty_last_page,
+        user_token_lifetime=state.user_token_lifetime,
+    )
+
+
+def _connection_op(op: str, body: dict):
+    """connect_district / disconnect_district: the district-level connection of the app.
+
+    `district_id` defaults to the Library teacher's district (Lakeview), so connecting it turns
+    the Library teacher and her students into district logins. `rosters: false` connects for
+    SSO only: logins are District SSO but no district-app token is listed.
+    """
+    unknown = set(body) - {"district_id", "rosters"}
+    if unknown:
+        return api_error(400, f"bad arguments for {op}: {', '.join(sorted(unknown))}")
+    district_id = body.get("district_id") or seed.LIBRARY_DISTRICT_ID
+    if district_id not in seed.DISTRICT_IDS:
+        return api_error(400, f"unknown district {district_id!r}")
+    rosters = body.get("rosters", True)
+    if not isinstance(rosters, bool):
+        return api_error(400, "rosters must be true or false")
+    state = _state()
+    if op == "connect_district":
+        state.connect_district(district_id, rosters=rosters)
+    else:
+        state.disconnect_district(district_id)
+    with state.lock:
+        connected = district_id in state.connections
+        shares = bool(state.connections.get(district_id))
+    return jsonify(op=op, district_id=district_id, connected=connected, rosters=shares)
 
 
 @bp.post("/mutate")
@@ -113,6 +149,8 @@ def mutate():
     op = body.pop("op", None)
     if not isinstance(op, str):
         return api_error(400, "mutate needs an op")
+    if op in ("connect_district", "disconnect_district"):
+        return _connection_op(op, body)
     state = _state()
     try:
         with state.lock:

@@ -71,8 +71,9 @@ def sign_in(user_id: str) -> None:
 
 
 def authorized_by_for(user_id: str) -> str:
-    persona = seed.persona_for(user_id)
-    return persona.authorized_by if persona else seed.authorized_by(user_id)
+    """ "district" when the user's district has connected the app at district level (always
+    taking precedence over the Library), else "teacher" (a Library login)."""
+    return current().state.authorized_by(user_id)
 
 
 def display_name_for(user_id: str | None) -> str | None:

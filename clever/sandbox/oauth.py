@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime
 
 from flask import Blueprint, g, jsonify, request
 
@@ -45,10 +46,11 @@ def _check_client(client_id: str, redirect_uri: str | None):
             "The redirect_uri must match one of the app's registered redirect URIs exactly. "
             "Check CLEVER_REDIRECT_URI.",
         )
-    if request.args.get("district_id") not in (None, "", seed.DISTRICT_ID):
+    if request.args.get("district_id") not in (None, "", *seed.DISTRICT_IDS):
         return error_page(
             "Unknown district",
-            f"This sandbox has one district, Maple Grove USD ({seed.DISTRICT_ID}).",
+            "This sandbox has two districts: Maple Grove USD "
+            f"({seed.DISTRICT_ID}) and Lakeview Public Schools ({seed.LIBRARY_DISTRICT_ID}).",
         )
     return None
 
@@ -117,8 +119,8 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-@bp.post("/oauth/tokens")
-def tokens():
+def _client_error():
+    """401 invalid_client unless the request carries the app's HTTP Basic credentials."""
     sandbox = current()
     auth = request.authorization
     if (
@@ -130,6 +132,53 @@ def tokens():
         response = _token_error(401, "invalid_client")
         response.headers["WWW-Authenticate"] = 'Basic realm="Clever"'
         return response
+    return None
+
+
+@bp.get("/oauth/tokens")
+def list_tokens():
+    """The district-app token of every district that shares its rosters with the app.
+
+    "Build a Teacher-Facing Roster App": the app lists them with its own client credentials
+    (HTTP Basic) and reads rosters with the one whose `owner.id` is the user's district.
+    """
+    problem = _client_error()
+    if problem:
+        return problem
+    if request.args.get("owner_type") != "district":
+        return _token_error(400, "invalid_request", "owner_type must be district")
+    data = [
+        {
+            "id": short_hash("district-app:" + token),
+            "created": _stamp(created),
+            "owner": {"type": "district", "id": district_id},
+            "access_token": token,
+            "scopes": [
+                "read:district_admins",
+                "read:school_admins",
+                "read:students",
+                "read:teachers",
+                "read:user_id",
+                "read:sections",
+            ],
+        }  # fmt: skip
+        for district_id, token, created in current().state.district_tokens()
+    ]
+    response = jsonify(data=data, links=[{"rel": "self", "uri": request.full_path}])
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _stamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@bp.post("/oauth/tokens")
+def tokens():
+    sandbox = current()
+    problem = _client_error()
+    if problem:
+        return problem
 
     # Clever accepts JSON or a form; anything else is an "invalid content type".
     if request.mimetype == "application/json":
@@ -167,7 +216,7 @@ def tokens():
             return _token_error(400, "invalid_grant", "code_verifier does not match")
         g.log_extra["pkce"] = "S256"
 
-    token = sandbox.state.issue_token(grant.user_id, grant.authorized_by)
+    token = sandbox.state.issue_token(grant.user_id, grant.authorized_by, code=code)
     g.token_hash = short_hash(token)
     response = jsonify(access_token=token, token_type="bearer")
     response.headers.update(NO_STORE)

@@ -64,6 +64,29 @@ def page_context():
     }
 
 
+DISTRICT_NAMES = {
+    seed.DISTRICT_ID: "Maple Grove USD",
+    seed.LIBRARY_DISTRICT_ID: "Lakeview Public Schools",
+}
+
+
+def district_connections() -> list[dict[str, str]]:
+    """Each district and how it is connected to the app, for the home page."""
+    state = current().state
+    with state.lock:
+        connections = dict(state.connections)
+    rows = []
+    for district_id, name in DISTRICT_NAMES.items():
+        if district_id not in connections:
+            status = "not connected: its teachers use the app through the Library"
+        elif connections[district_id]:
+            status = "connected at district level, sharing rosters (district-app token)"
+        else:
+            status = "connected at district level for sign-in only (no rosters shared)"
+        rows.append({"id": district_id, "name": name, "status": status})
+    return rows
+
+
 @bp.get("/")
 def home():
     sandbox = current()
@@ -72,8 +95,31 @@ def home():
         client_id=sandbox.client_id,
         primary_redirect_uri=sandbox.primary_redirect_uri,
         district_id=seed.DISTRICT_ID,
+        library_district_id=seed.LIBRARY_DISTRICT_ID,
         test_hooks=sandbox.test_hooks,
+        districts=district_connections() if sandbox.test_hooks else [],
     )
+
+
+@bp.post("/districts/connection")
+def change_connection():
+    """Demo and test mode: connect or disconnect a district, like its Clever admin would."""
+    sandbox = current()
+    district_id = request.form.get("district_id", "")
+    action = request.form.get("action", "")
+    if not sandbox.test_hooks or district_id not in DISTRICT_NAMES:
+        return error_page("Not available", "Districts can be changed in test and demo mode.", 404)
+    if action == "connect":
+        sandbox.state.connect_district(district_id, rosters=True)
+    elif action == "connect_sso":
+        sandbox.state.connect_district(district_id, rosters=False)
+    elif action == "disconnect":
+        sandbox.state.disconnect_district(district_id)
+    else:
+        return error_page(
+            "Unknown change", "Choose connect, connect for sign-in only or disconnect."
+        )
+    return redirect(url_for("pages.home"), code=303)
 
 
 @bp.post("/login")

@@ -85,6 +85,15 @@ def me(record: dict[str, Any], authorized_by: str) -> dict[str, Any]:
     return {"type": "user", "data": data, "links": links}
 
 
+def district_me(district_id: str) -> dict[str, Any]:
+    """/me for a district-app token: the district itself."""
+    return {
+        "type": "district",
+        "data": {"id": district_id, "type": "district"},
+        "links": [link("self", "/me"), link("canonical", f"{API}/districts/{district_id}")],
+    }
+
+
 def userinfo(record: dict[str, Any], authorized_by: str, school_ids: list[str]) -> dict[str, Any]:
     library = authorized_by != "district"
     shown = user(record, library)

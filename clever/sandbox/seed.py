@@ -1,4 +1,9 @@
-"""Deterministic seed data for the Clever sandbox: one district, two schools, personas, rosters.
+"""Deterministic seed data for the Clever sandbox: two districts, three schools, personas, rosters.
+
+Maple Grove USD has connected the app at district level (its logins are District SSO and its
+rosters are read with its district-app token). Lakeview Public Schools has not: its one teacher
+here, Hana Kobayashi, installed the app from the Clever Library, so she and her students log in
+as Library users until a test or the demo connects Lakeview (`connect_district`).
 
 Everything here is built from fixed lists and counters, so every run (and every test) sees the
 same ids and names. Records are stored in the full "district-shared" Clever v3.0 shape; the API
@@ -11,6 +16,7 @@ from __future__ import annotations
 import copy
 import itertools
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +27,14 @@ CEDAR_ID = PREFIX + "a15c01"
 BIRCH_ID = PREFIX + "a15c02"
 SCHOOL_IDS = (CEDAR_ID, BIRCH_ID)
 TERM_ID = PREFIX + "a7a001"
+# The district of the Library teacher: not connected at district level until connect_district.
+LIBRARY_DISTRICT_ID = PREFIX + "a1d002"
+LAKEVIEW_SCHOOL_ID = PREFIX + "a15c03"
+LAKEVIEW_TERM_ID = PREFIX + "a7a002"
+DISTRICT_IDS = (DISTRICT_ID, LIBRARY_DISTRICT_ID)
+# District id -> whether it shares rosters (has a district-app token). Districts not listed have
+# not connected the app at district level: their users reach it only through the Library.
+DEFAULT_CONNECTIONS: dict[str, bool] = {DISTRICT_ID: True}
 
 ANA_ID = PREFIX + "a7e001"
 DEVON_ID = PREFIX + "a7e002"
@@ -138,12 +152,43 @@ def _district() -> dict[str, Any]:
     }
 
 
+def _library_district() -> dict[str, Any]:
+    return {
+        "id": LIBRARY_DISTRICT_ID,
+        "name": "Lakeview Public Schools",
+        "sis_type": "clever_rostering",
+        "launch_date": "2024-01-08",
+        "portal_url": "https://clever.com/in/lakeview",
+        "login_methods": ["Clever Badges"],
+        "last_sync": "2024-08-28T06:00:00.000Z",
+        "state": "success",
+        "error": "",
+        "pause_start": None,
+        "pause_end": None,
+        "mdr_number": None,
+        "nces_id": "2718890",
+        "district_contact": {
+            "id": PREFIX + "a1dc02",
+            "district": LIBRARY_DISTRICT_ID,
+            "email": "tech@lakeview.example.org",
+            "name": {"first": "Marcus", "last": "Lindqvist"},
+            "title": "Technology Coordinator",
+        },
+    }
+
+
 def _school(
-    school_id: str, name: str, number: str, low: str, high: str, street: str
+    school_id: str,
+    name: str,
+    number: str,
+    low: str,
+    high: str,
+    street: str,
+    district: str = DISTRICT_ID,
 ) -> dict[str, Any]:
     return {
         "id": school_id,
-        "district": DISTRICT_ID,
+        "district": district,
         "name": name,
         "created": "2021-03-02T10:05:00.000Z",
         "last_modified": "2024-07-01T00:00:00.000Z",
@@ -174,8 +219,9 @@ def _staff_user(
     email: str | None,
     roles: dict[str, Any],
     created: str,
+    district: str = DISTRICT_ID,
 ) -> dict[str, Any]:
-    user: dict[str, Any] = {"id": user_id, "district": DISTRICT_ID}
+    user: dict[str, Any] = {"id": user_id, "district": district}
     if email:
         user["email"] = email
     user.update(name=name, created=created, last_modified="2024-08-20T09:41:05.002Z", roles=roles)
@@ -240,8 +286,13 @@ def _teachers_and_staff() -> list[dict[str, Any]]:
             LIBRARY_TEACHER_ID,
             {"first": "Hana", "last": "Kobayashi"},
             "hana.kobayashi@teachers.example.net",
-            {"teacher": _teacher_role(BIRCH_ID, 101450, "Life Science Teacher", "hkobayashi")},
+            {
+                "teacher": _teacher_role(
+                    LAKEVIEW_SCHOOL_ID, 101450, "Life Science Teacher", "hkobayashi"
+                )
+            },
             "2023-06-01T09:30:00.000Z",
+            district=LIBRARY_DISTRICT_ID,
         ),
         _staff_user(
             NOEMAIL_TEACHER_ID,
@@ -305,10 +356,11 @@ def _student(
     grade: int,
     email: bool,
     student_number: bool = True,
+    district: str = DISTRICT_ID,
 ) -> dict[str, Any]:
     user_id = f"{PREFIX}a5d{number:03x}"
     sis = 500870 + number
-    user: dict[str, Any] = {"id": user_id, "district": DISTRICT_ID}
+    user: dict[str, Any] = {"id": user_id, "district": district}
     if email:
         user["email"] = f"{ascii_slug(name['first'])}.{ascii_slug(name['last'])}{number}@" + (
             STUDENT_EMAIL_DOMAIN
@@ -393,7 +445,9 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
         "library": [],
     }
 
-    def add(cohort: str, count: int, school: str, grades: tuple[int, ...]) -> None:
+    def add(
+        cohort: str, count: int, school: str, grades: tuple[int, ...], district: str = DISTRICT_ID
+    ) -> None:
         for i in range(count):
             number = next(counter)
             if cohort == "library" and i == 0:
@@ -407,6 +461,7 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
                 grade=grades[i % len(grades)],
                 email=number % 3 == 0,
                 student_number=number % 11 != 0,
+                district=district,
             )
             students.append(student)
             cohorts[cohort].append(student["id"])
@@ -414,8 +469,24 @@ def _students() -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     add("grade4", 136, CEDAR_ID, (4,))
     add("grade5", 20, CEDAR_ID, (5,))
     add("middle", 19, BIRCH_ID, (6, 7, 8))
-    add("library", 60, BIRCH_ID, (7,))
+    add("library", 60, LAKEVIEW_SCHOOL_ID, (7,), LIBRARY_DISTRICT_ID)
     return students, cohorts
+
+
+# Course names in the order their ids were given (ids ac0001, ac0002, ...): the first five
+# match the ids fixtures.md and older tests know.
+COURSE_NAMES = (
+    "Grade 4 Math", "Grade 4 Science", "Grade 4 ELA", "Grade 4 Social Studies",
+    "Grade 5 Math Enrichment", "Homeroom", "Robotics", "Spanish 1", "Art and Music 4",
+    "PE and Health 4", "Reading Intervention", "Coding Club", "Independent Study",
+    "Math Intervention", "Music 4", "Library Skills", "Grade 5 Science", "Grade 5 ELA",
+    "Life Science 7", "Science Olympiad",
+)  # fmt: skip
+LAKEVIEW_COURSES = frozenset({"Life Science 7", "Science Olympiad"})
+
+
+def course_id(name: str) -> str:
+    return f"{PREFIX}ac{COURSE_NAMES.index(name) + 1:04x}"
 
 
 def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -430,17 +501,18 @@ def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
         *,
         subject: str,
         grade: str,
+        course: str,
         school: str = CEDAR_ID,
         period: str | None = None,
         number: str | None = None,
-        course: str | None = None,
-        term: str | None = TERM_ID,
     ) -> None:
+        # Every district section has a course and a term (SIS-rostered districts send both).
+        district = LIBRARY_DISTRICT_ID if school == LAKEVIEW_SCHOOL_ID else DISTRICT_ID
         n = next(counter)
         sections.append(
             {
                 "id": f"{PREFIX}a5ec{n:02x}",
-                "district": DISTRICT_ID,
+                "district": district,
                 "school": school,
                 "created": _stamp(5, n),
                 "last_modified": "2024-08-27T11:02:31.877Z",
@@ -450,8 +522,8 @@ def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
                 "period": period,
                 "subject": subject,
                 "grade": grade,
-                "course": course,
-                "term_id": term,
+                "course": course_id(course),
+                "term_id": LAKEVIEW_TERM_ID if district == LIBRARY_DISTRICT_ID else TERM_ID,
                 "teacher": teachers[0],
                 "teachers": list(teachers),
                 "students": list(students),
@@ -462,67 +534,82 @@ def _sections(cohorts: dict[str, list[str]]) -> list[dict[str, Any]]:
     # One call per section; kept hand-aligned so the roster reads like a table.
     # fmt: off
     ana_devon = [ANA_ID, DEVON_ID]
-    math4 = PREFIX + "ac0001"
     add("Grade 4 Math - Núñez - 2", ana_devon, g4[:135], subject="math", grade="4",
-        period="2", number="4M-02", course=math4)
+        period="2", number="4M-02", course="Grade 4 Math")
     add("Homeroom 4B", [ANA_ID], [g4[0], g4[3], *g4[8:31]], subject="homeroom/advisory",
-        grade="4")
+        grade="4", course="Homeroom")
     add("Robotics Club (Ñandú team)", [DEVON_ID, ANA_ID], ms[:12],
         subject="technology and engineering", grade="", school=BIRCH_ID, period="7", number="R1",
-        term=None)
+        course="Robotics")
     add("Grade 4 Science - Núñez - 3", ana_devon, g4[30:58], subject="science", grade="4",
-        period="3", number="4S-03", course=PREFIX + "ac0002")
+        period="3", number="4S-03", course="Grade 4 Science")
     add("Grade 4 English Language Arts - Núñez - 1", [ANA_ID], g4[58:86],
         subject="english/language arts", grade="4", period="1", number="4E-01",
-        course=PREFIX + "ac0003")
+        course="Grade 4 ELA")
     add("Grade 4 Social Studies - Núñez - 4", [ANA_ID], g4[86:114], subject="social studies",
-        grade="4", period="4", number="4H-04", course=PREFIX + "ac0004")
+        grade="4", period="4", number="4H-04", course="Grade 4 Social Studies")
     add("Español para principiantes - Núñez - 5", [ANA_ID], g4[114:140], subject="language",
-        grade="4", period="5", number="4L-05")
-    add("Art & Música - Núñez - 6", [ANA_ID], g4[5:30:2], subject="arts and music", grade="4",
-        period="6")
+        grade="4", period="5", number="4L-05", course="Spanish 1")
+    # Three teachers: Ana (primary) with the music teacher and the library media specialist.
+    add("Art & Música - Núñez - 6", [ANA_ID, MENSAH_ID, SORENSEN_ID], g4[5:30:2],
+        subject="arts and music", grade="4", period="6", course="Art and Music 4")
     add("PE and Health 4 - Núñez - 8", [ANA_ID], g4[40:70], subject="PE and health", grade="4",
-        period="8")
+        period="8", course="PE and Health 4")
     add("Reading Intervention - Núñez - 7", [ANA_ID], g4[100:108],
-        subject="interventions/online learning", grade="Ungraded", period="7")
+        subject="interventions/online learning", grade="Ungraded", period="7",
+        course="Reading Intervention")
     add("Coding Café (after school)", [ANA_ID], [*g4[10:22], *g5[:6]],
-        subject="technology and engineering", grade="Other", term=None)
+        subject="technology and engineering", grade="Other", course="Coding Club")
     add("Grade 5 Math Enrichment - Núñez - 1", [ANA_ID], g5, subject="math", grade="5",
-        period="1", number="5M-01", course=PREFIX + "ac0005")
+        period="1", number="5M-01", course="Grade 5 Math Enrichment")
     add("Independent Study: Environmental Science, Field Ecology & Community Stewardship "
         "— Año Escolar 2024–25 (Grüne Schule)", [ANA_ID], g4[1:3] + g4[4:8], subject="science",
-        grade="4", number="IS-01")
+        grade="4", number="IS-01", course="Independent Study")
     add("Math Intervention - O'Hara - 8", [DEVON_ID], g4[120:132],
-        subject="interventions/online learning", grade="4", period="8")
+        subject="interventions/online learning", grade="4", period="8",
+        course="Math Intervention")
     add("Music - Mensah - 3", [MENSAH_ID], [g4[0], *g4[60:80]], subject="arts and music",
-        grade="4", period="3")
+        grade="4", period="3", course="Music 4")
     add("Library Skills - Sørensen - 1", [SORENSEN_ID], [g4[0], *g4[90:100]], subject="other",
-        grade="4", period="1")
+        grade="4", period="1", course="Library Skills")
     add("Grade 5 Science - Dubois-Laurent - 2", [NOEMAIL_TEACHER_ID], g5[:18], subject="science",
-        grade="5", period="2")
+        grade="5", period="2", course="Grade 5 Science")
     add("Grade 5 ELA - Dubois-Laurent - 3", [NOEMAIL_TEACHER_ID], g5[2:20],
-        subject="english/language arts", grade="5", period="3")
+        subject="english/language arts", grade="5", period="3", course="Grade 5 ELA")
     add("7th Grade Life Science - Kobayashi - 1", [LIBRARY_TEACHER_ID], lib[:20],
-        subject="science", grade="7", school=BIRCH_ID, period="1")
+        subject="science", grade="7", school=LAKEVIEW_SCHOOL_ID, period="1",
+        course="Life Science 7")
     add("7th Grade Life Science - Kobayashi - 4", [LIBRARY_TEACHER_ID], lib[20:42],
-        subject="science", grade="7", school=BIRCH_ID, period="4")
+        subject="science", grade="7", school=LAKEVIEW_SCHOOL_ID, period="4",
+        course="Life Science 7")
     add("Science Olympiad Prep", [LIBRARY_TEACHER_ID], lib[42:60], subject="science", grade="",
-        school=BIRCH_ID, term=None)
+        school=LAKEVIEW_SCHOOL_ID, course="Science Olympiad")
     # fmt: on
     return sections
 
 
 def _courses() -> list[dict[str, Any]]:
-    names = ["Grade 4 Math", "Grade 4 Science", "Grade 4 ELA", "Grade 4 Social Studies",
-             "Grade 5 Math Enrichment"]  # fmt: skip
     return [
-        {"id": f"{PREFIX}ac{n:04x}", "district": DISTRICT_ID, "name": name, "number": f"C-{n:03d}"}
-        for n, name in enumerate(names, start=1)
+        {
+            "id": course_id(name),
+            "district": LIBRARY_DISTRICT_ID if name in LAKEVIEW_COURSES else DISTRICT_ID,
+            "name": name,
+            "number": f"C-{n:03d}",
+        }
+        for n, name in enumerate(COURSE_NAMES, start=1)
     ]
 
 
 def _terms() -> list[dict[str, Any]]:
-    return [{"id": TERM_ID, "district": DISTRICT_ID, "name": "2024-25 Full Year", **SCHOOL_YEAR}]
+    return [
+        {"id": TERM_ID, "district": DISTRICT_ID, "name": "2024-25 Full Year", **SCHOOL_YEAR},
+        {
+            "id": LAKEVIEW_TERM_ID,
+            "district": LIBRARY_DISTRICT_ID,
+            "name": "2024–25 School Year",
+            **SCHOOL_YEAR,
+        },
+    ]
 
 
 @dataclass
@@ -541,11 +628,20 @@ def _build() -> SeedData:
     students, cohorts = _students()
     by_id = lambda items: {item["id"]: item for item in items}  # noqa: E731
     return SeedData(
-        districts=by_id([_district()]),
+        districts=by_id([_district(), _library_district()]),
         schools=by_id(
             [
                 _school(CEDAR_ID, "Cedar Elementary", "010", "Kindergarten", "5", "400 Cedar Ave"),
                 _school(BIRCH_ID, "Birch Middle", "020", "6", "8", "1200 Birch Rd"),
+                _school(
+                    LAKEVIEW_SCHOOL_ID,
+                    "Lakeview Middle School",
+                    "030",
+                    "6",
+                    "8",
+                    "75 Shoreline Dr",
+                    district=LIBRARY_DISTRICT_ID,
+                ),  # fmt: skip
             ]
         ),
         users=by_id(_teachers_and_staff() + students),
@@ -560,11 +656,6 @@ LIBRARY_SECTION_IDS = tuple(
     sid for sid, s in _SEED.sections.items() if LIBRARY_TEACHER_ID in s["teachers"]
 )
 LIBRARY_STUDENT_ID = _SEED.sections[LIBRARY_SECTION_IDS[0]]["students"][0]  # Amara Okonkwo
-# Library students are shared with us only because their teacher installed the app.
-_LIBRARY_USER_IDS = frozenset(
-    {LIBRARY_TEACHER_ID}
-    | {uid for sid in LIBRARY_SECTION_IDS for uid in _SEED.sections[sid]["students"]}
-)
 
 
 def build() -> SeedData:
@@ -578,15 +669,16 @@ PERSONAS: dict[str, Persona] = {
     p.key: p
     for p in (
         Persona("ana", ANA_ID, "Ana Núñez", "teacher",
-                "13 classes (12 as primary teacher, 1 as co-teacher) incl. Grade 4 Math with "
-                "135 students; accented name; has email", roles=("teacher",)),
+                "District teacher: 13 classes (12 as primary teacher, 1 as co-teacher) incl. "
+                "Grade 4 Math with 135 students and a class with 3 teachers; accented name; "
+                "has email", roles=("teacher",)),
         Persona("devon", DEVON_ID, "Devon O'Hara", "teacher",
                 "Teacher and staff (multi-role); co-teacher on 2 of Ana's classes, primary on 2; "
                 "apostrophe in name", roles=("teacher", "staff")),
         Persona("zoe", ZOE_ID, "Zoë Brontë", "teacher", "A teacher with no classes at all",
                 roles=("teacher",)),
         Persona("mateo", MATEO_ID, "Mateo Ramírez", "student",
-                "Student with several teachers (4 teachers across 4 classes); no email",
+                "District student with several teachers (4 teachers across 4 classes); no email",
                 roles=("student",)),
         Persona("siobhan", SIOBHAN_ID, display_name(SIOBHAN_NAME), "student",
                 "Student with a very long UTF-8 name (about 120 characters); no email",
@@ -594,12 +686,13 @@ PERSONAS: dict[str, Persona] = {
         Persona("priya", PRIYA_ID, "Priya Raman", "district_admin",
                 "District admin only: no teacher role, no classes", roles=("district_admin",)),
         Persona("library", LIBRARY_TEACHER_ID, "Hana Kobayashi", "teacher",
-                "Library install: teacher-authorized, no district shared; 3 classes of about "
-                "20 students seen as first name + last initial", authorized_by="teacher",
+                "Library teacher (Lakeview has not connected the app): 3 classes of about 20 "
+                "students seen as first name + last initial; connect_district makes her a "
+                "district login", authorized_by="teacher",
                 roles=("teacher",)),
         Persona("library_student", LIBRARY_STUDENT_ID, "Amara Okonkwo", "student",
-                "Student launching from the portal after their teacher installed from the "
-                "Library", authorized_by="teacher", roles=("student",)),
+                "Library student: launches from the portal after their teacher installed from "
+                "the Library", authorized_by="teacher", roles=("student",)),
         Persona("noemail_teacher", NOEMAIL_TEACHER_ID, "Renée Dubois-Laurent", "teacher",
                 "Teacher with no email address; 2 classes", roles=("teacher",)),
         Persona("guardian", GUARDIAN_ID, "Rosa Ramírez", "contact",
@@ -623,9 +716,15 @@ def persona_for(user_id: str) -> Persona | None:
     return next((p for p in PERSONAS.values() if p.user_id == user_id), None)
 
 
-def authorized_by(user_id: str) -> str:
-    """Who shared this user with the app: the Library teacher ("teacher") or the district."""
-    return "teacher" if user_id in _LIBRARY_USER_IDS else "district"
+def authorized_by(user_id: str, connections: Collection[str] = tuple(DEFAULT_CONNECTIONS)) -> str:
+    """How a login of this user is authorized: "district" when their district has connected the
+    app at district level (that always takes precedence over a Library connection), else
+    "teacher" (the Library: the teacher installed the app and shared their classes).
+
+    ``connections``: the districts connected at district level (the seed's by default).
+    """
+    user = _SEED.users.get(user_id)
+    return "district" if user is not None and user["district"] in connections else "teacher"
 
 
 def user_ids() -> list[str]:

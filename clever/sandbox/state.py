@@ -1,6 +1,7 @@
 """Everything the sandbox remembers between requests, in memory, behind one lock.
 
-Codes, tokens, rate-limit windows, the fault switchboard, the request log, the clock offset and
+Codes, tokens (user tokens and district-app tokens), which districts have connected the app at
+district level, rate-limit windows, the fault switchboard, the request log, the clock offset and
 the live roster. The sandbox serves requests on several threads, so every read and write of
 this state happens under `SandboxState.lock`; slow work (fault delays) happens outside it.
 """
@@ -19,9 +20,15 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from . import seed
 from .roster import Roster
 
 CODE_TTL_SECONDS = 60
+# User access tokens: Clever does not document their lifetime; its example app says about two
+# hours (reference.md 2.4), so the sandbox expires them then unless configured otherwise.
+DEFAULT_USER_TOKEN_LIFETIME = 2 * 3600
+# How long a redeemed code is remembered, so that a replay can revoke its token.
+REDEEMED_CODE_MEMORY = 3600
 DEFAULT_RATE_LIMIT = 1200  # requests per minute per bearer token (Clever's published figure)
 RATE_WINDOW_SECONDS = 60
 LOG_LIMIT = 50_000  # keeps a long-running demo from growing without bound
@@ -44,13 +51,40 @@ class CodeGrant:
 
 @dataclass(frozen=True)
 class TokenGrant:
-    user_id: str
-    authorized_by: str  # "district" or "teacher" (Library)
+    """What a bearer token is: a user's (from the OAuth flow) or a district's (the district-app
+    token, listed by GET /oauth/tokens?owner_type=district)."""
+
+    user_id: str | None  # None for a district-app token
+    authorized_by: str  # "district" or "teacher" (Library); "district" for a district-app token
     issued_at: float
+    district_id: str | None = None  # the owner of a district-app token
+
+    @property
+    def district_app(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def user_token(self) -> bool:
+        return self.user_id is not None
 
     @property
     def library(self) -> bool:
-        return self.authorized_by != "district"
+        """A Library (teacher-authorized) user token: reduced shapes, no district data."""
+        return self.user_token and self.authorized_by != "district"
+
+    @property
+    def district_user(self) -> bool:
+        """A district-authorized user token: /me, /userinfo, its own user and district only."""
+        return self.user_token and self.authorized_by == "district"
+
+    @property
+    def kind(self) -> str:
+        if self.district_app:
+            return "district_app"
+        return "library_user" if self.library else "district_user"
+
+
+REVOKED = "-"  # a redeemed code whose token was revoked by a replay
 
 
 FAULT_FIELDS = {
@@ -147,12 +181,21 @@ class SandboxState:
             self.clock_offset = 0.0
             self.rate_limit = DEFAULT_RATE_LIMIT
             self.empty_last_page = False
+            self.user_token_lifetime = DEFAULT_USER_TOKEN_LIFETIME
             self.codes: dict[str, CodeGrant] = {}
+            # sha256 of a redeemed code -> (the token issued for it, "" before it is issued, or
+            # REVOKED; when to forget it). Insertion ordered, so the oldest are pruned first.
+            self.redeemed: dict[str, tuple[str, float]] = {}
             self.tokens: dict[str, TokenGrant] = {}
+            # District id -> its district-app token, or "" for a district that connected the
+            # app for SSO only (no rosters shared). Districts not here are not connected.
+            self.connections: dict[str, str] = {}
             self.rate_windows: dict[str, list[float]] = {}  # token -> [window start, count]
             self.faults: list[Fault] = []
             self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
             self.roster = Roster()
+            for district_id, rosters in seed.DEFAULT_CONNECTIONS.items():
+                self.connect_district(district_id, rosters=rosters)
 
     def now(self) -> float:
         """The sandbox's notion of now; tests shift it to expire codes and rate windows."""
@@ -185,22 +228,99 @@ class SandboxState:
         return code
 
     def redeem_code(self, code: str) -> CodeGrant | None:
-        """Single use: the code is gone after this call, whether or not it was still valid."""
+        """Single use: the code is gone after this call, whether or not it was still valid.
+
+        A code presented again after it was redeemed revokes the token issued for it
+        (RFC 6749 section 4.1.2: the authorization server "SHOULD revoke (when possible) all
+        tokens previously issued based on that authorization code").
+        """
+        key = short_hash(code)
         with self.lock:
+            now = self.now()
             grant = self.codes.pop(code, None)
-            if grant is None or grant.expires_at <= self.now():
+            if grant is None:
+                previous = self.redeemed.get(key)
+                if previous is not None:
+                    token, _ = previous
+                    if token and token != REVOKED:
+                        self.tokens.pop(token, None)
+                    self.redeemed[key] = (REVOKED, now + REDEEMED_CODE_MEMORY)
+                return None
+            self._forget_old_codes(now)
+            self.redeemed[key] = ("", now + REDEEMED_CODE_MEMORY)
+            if grant.expires_at <= now:
                 return None
             return grant
 
-    def issue_token(self, user_id: str, authorized_by: str) -> str:
+    def _forget_old_codes(self, now: float) -> None:
+        while self.redeemed:
+            key, (_, forget_at) = next(iter(self.redeemed.items()))
+            if forget_at > now:
+                return
+            del self.redeemed[key]
+
+    def issue_token(self, user_id: str, authorized_by: str, code: str | None = None) -> str:
+        """A user token; with ``code``, bound to it (a replay of the code revokes the token)."""
         token = secrets.token_hex(20)
         with self.lock:
-            self.tokens[token] = TokenGrant(user_id, authorized_by, self.now())
+            now = self.now()
+            if code is not None:
+                key = short_hash(code)
+                previous = self.redeemed.get(key)
+                if previous is not None and previous[0] == REVOKED:
+                    return token  # replayed while we were exchanging it: born revoked
+                self.redeemed[key] = (token, now + REDEEMED_CODE_MEMORY)
+            self.tokens[token] = TokenGrant(user_id, authorized_by, now)
         return token
 
     def token(self, token: str) -> TokenGrant | None:
+        """The grant of a live token; None when unknown, revoked or (a user token) expired."""
         with self.lock:
-            return self.tokens.get(token)
+            grant = self.tokens.get(token)
+            if (
+                grant is not None
+                and grant.user_token
+                and self.now() >= grant.issued_at + self.user_token_lifetime
+            ):
+                return None
+            return grant
+
+    # -- district-level connections -----------------------------------------------------------
+
+    def connect_district(self, district_id: str, *, rosters: bool = True) -> str | None:
+        """The district connects the app at district level: its logins become District SSO.
+
+        With ``rosters`` it also shares its rosters: a district-app token is issued (a new one
+        each time it reconnects). Without, the app gets SSO only and no token.
+        """
+        with self.lock:
+            self.disconnect_district(district_id)
+            token = secrets.token_hex(20) if rosters else ""
+            if token:
+                self.tokens[token] = TokenGrant(None, "district", self.now(), district_id)
+            self.connections[district_id] = token
+            return token or None
+
+    def disconnect_district(self, district_id: str) -> None:
+        """The district disconnects the app: its district-app token stops working."""
+        with self.lock:
+            token = self.connections.pop(district_id, None)
+            if token:
+                self.tokens.pop(token, None)
+
+    def district_tokens(self) -> list[tuple[str, str, float]]:
+        """(district id, token, created) of every district that shares rosters."""
+        with self.lock:
+            return [
+                (district_id, token, self.tokens[token].issued_at)
+                for district_id, token in self.connections.items()
+                if token and token in self.tokens
+            ]
+
+    def authorized_by(self, user_id: str) -> str:
+        """How a login of this user is authorized now (see seed.authorized_by)."""
+        with self.lock:
+            return seed.authorized_by(user_id, self.connections)
 
     def hit_rate_limit(self, token: str) -> int | None:
         """Count one request; return the window's reset time (epoch s) if over the limit."""

@@ -1,13 +1,19 @@
 """Roster sync: read everything from Clever first, then apply it in one transaction.
 
+Which token reads it (``access``): a Library login's own token (lists read whole, never a
+paging parameter), or for a district login the district-app token of its district (listed with
+the app's client credentials, cached encrypted in Redis, paging with a large ``limit``). A
+district login's own token is used for ``/me``, its own user and its own district only. A
+district that shares no rosters gets no read at all: the run says so (``clever_no_rosters``).
+
 What is read (no database writes while reading; worker threads never touch the database,
 whose Flask-SQLAlchemy session belongs to the calling thread):
 
 - a teacher: their sections, and for each section they keep selected every user of it
   (one role-less ``/sections/{id}/users`` call gives students and co-teachers at once);
 - a student: their sections, and each section's teachers (never their classmates);
-- alongside the sections, best effort: the user's school and district (Library tokens get
-  401/403/404 there, which is not a failure).
+- district logins, best effort: the user's school and district, and each school, term and
+  course the sections name (a Library token is never shown them, so none is asked for).
 
 How it is applied: upserts by Clever id, archive (``archived_at``) what disappeared, restore the
 same row when it comes back, never delete. Nothing is assigned unless it differs, so a re-sync
@@ -24,14 +30,17 @@ progress, the ``SyncRun``, the outcome; the background thread), ``status`` (what
 about runs; held runs answered). What a page reads about classes is in ``clever.roster``.
 """
 
+from clever.sync.access import ReadPlan, RosterAccess, access_for
 from clever.sync.apply import Apply, Counts, HeldSync
 from clever.sync.read import RosterReader, Snapshot, make_api
 from clever.sync.runs import (
+    NO_ROSTERS,
     PROGRESS_SECONDS,
     Progress,
     StartResult,
     SyncOutcome,
     SyncStatus,
+    access_of,
     acquire_lock,
     error_code,
     lock_key,
@@ -55,16 +64,21 @@ from clever.sync.status import (
 )
 
 __all__ = [
+    "NO_ROSTERS",
     "PROGRESS_SECONDS",
     "Apply",
     "Counts",
     "HeldSync",
     "Progress",
+    "ReadPlan",
+    "RosterAccess",
     "RosterReader",
     "Snapshot",
     "StartResult",
     "SyncOutcome",
     "SyncStatus",
+    "access_for",
+    "access_of",
     "acquire_lock",
     "as_utc",
     "confirm_held",

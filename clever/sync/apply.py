@@ -91,6 +91,11 @@ class Apply:
     # Rows nobody has yet are inserted with the database's upsert (``insert_missing``), so a
     # concurrent sync that inserts the same student or class first makes ours wait, not fail.
     def run(self) -> Counts:
+        if not self.snap.rosters_shared:
+            # A district that shares no rosters: record who the district is, touch no class.
+            with db.session.no_autoflush:
+                self.organisations()
+            return self.counts
         self.load()
         self.check_guard()
         with db.session.no_autoflush:
@@ -297,11 +302,56 @@ class Apply:
         for cid in new.keys() - inserted:  # a concurrent sync stored them a moment ago
             self._update(found[cid], known[cid])
 
-    def sections(self) -> None:
+    def section_schools(self) -> dict[str, int]:
+        """Ids of the schools the listed sections name, by Clever id: known rows, plus rows
+        (upserted) for the schools a district login read; a Library login reads and names none.
+        """
         wanted = {r["school"] for r in self.listed.values() if isinstance(r.get("school"), str)}
-        schools = {s.clever_id: s.id for s in _select_in(School, School.clever_id, wanted)}
+        wanted |= set(self.snap.schools)
+        schools = {s.clever_id: s for s in _select_in(School, School.clever_id, wanted)}
         if self.new_school is not None:
-            schools[self.new_school.clever_id] = self.new_school.id
+            schools[self.new_school.clever_id] = self.new_school
+        district_id = self.user.district_id
+        read = {
+            cid: clip(School, "name", record.get("name"))
+            for cid, record in self.snap.schools.items()
+        }
+        found, _ = self._create(
+            School,
+            {cid: {"name": name or "", "district_id": district_id}
+             for cid, name in read.items() if cid not in schools},
+        )  # fmt: skip
+        schools.update(found)
+        for cid, name in read.items():
+            school = schools[cid]
+            if name:
+                self._set(school, "name", name)
+            if school.district_id is None and district_id is not None:
+                school.district_id = district_id
+        return {cid: school.id for cid, school in schools.items()}
+
+    def _reference_names(self, record: dict[str, Any]) -> dict[str, str | None]:
+        """Course and term names of a district section whose course and term were read.
+
+        A key Clever left out (Library view), or a lookup that failed, leaves our value alone;
+        a null reference clears it.
+        """
+        names: dict[str, str | None] = {}
+        for column, key, found in (
+            ("course_name", "course", self.snap.courses),
+            ("term_name", "term_id", self.snap.terms),
+        ):
+            if key not in record:
+                continue
+            ref = record[key]
+            if not ref:
+                names[column] = None
+            elif ref in found:
+                names[column] = clip(Section, column, found[ref].get("name"))
+        return names
+
+    def sections(self) -> None:
+        schools = self.section_schools()
         pending: dict[str, dict[str, Any]] = {}
         for cid, record in self.listed.items():
             values = self._section_values(record, schools)
@@ -329,6 +379,7 @@ class Apply:
         for column in SECTION_FIELDS:
             if column in record:
                 values[column] = clip(Section, column, record[column])
+        values.update(self._reference_names(record))
         school_id = schools.get(record.get("school") or "")
         if school_id is not None:
             values["school_id"] = school_id

@@ -24,10 +24,11 @@ from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 
 from clever import metrics, roster, upsert
-from clever.api import CleverAPI, CleverAPIError
+from clever.api import CleverAPIError
 from clever.sessions import get_redis
+from clever.sync.access import ReadPlan, RosterAccess, access_for
 from clever.sync.apply import Counts, apply_or_hold
-from clever.sync.read import RosterReader, Snapshot, make_api
+from clever.sync.read import RosterReader, Snapshot
 from clever.tokens import load_token
 from models import SyncRun, User, db, utcnow
 
@@ -37,6 +38,8 @@ log = logging.getLogger("clever.sync")
 PROGRESS_SECONDS = 3600
 # Tries of one apply the database aborted for a concurrent transaction (see _apply_and_record).
 APPLY_ATTEMPTS = 5
+# SyncRun.error of a district login whose district shares no rosters with the app.
+NO_ROSTERS = "clever_no_rosters"
 
 StartResult = Literal["started", "busy", "no_token", "not_clever"]
 
@@ -184,7 +187,7 @@ def error_code(error: BaseException) -> str:
 
 def sync_user(
     user: User,
-    api: CleverAPI,
+    access: RosterAccess,
     trigger: str,
     *,
     clever_user: dict[str, Any] | None = None,
@@ -192,7 +195,7 @@ def sync_user(
     lock: redis.lock.Lock | None = None,
     sections: Future | None = None,
 ) -> SyncOutcome | None:
-    """Sync ``user``'s roster from Clever; return how it ended.
+    """Sync ``user``'s roster from Clever with the tokens of ``access``; return how it ended.
 
     Never raises for Clever or database trouble: that becomes a failed run (login goes on).
     Returns None for an account without a Clever id, and a "skipped" outcome (nothing
@@ -214,7 +217,7 @@ def sync_user(
             log.info("sync of user %s skipped: another sync is running", user.id)
             return SyncOutcome(SyncStatus.SKIPPED, None, error="sync_in_progress")
     try:
-        return _sync(user, api, trigger, clever_user, allow_shrink, sections)
+        return _sync(user, access, trigger, clever_user, allow_shrink, sections)
     finally:
         if own_lock:
             release_lock(lock)
@@ -223,41 +226,90 @@ def sync_user(
 class _Stopwatch:
     """The time and the Clever requests a run took, stamped on its row however it ends."""
 
-    def __init__(self, api: CleverAPI) -> None:
-        self.api = api
+    def __init__(self, access: RosterAccess) -> None:
+        self.access = access
         self.started = time.monotonic()
-        self.calls_before = api.calls
+        self.calls_before = access.calls
 
     def stamp(self, run: SyncRun) -> None:
         run.finished_at = utcnow()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
-        run.api_calls = self.api.calls - self.calls_before
+        run.api_calls = self.access.calls - self.calls_before
+
+
+class _Read:
+    """One read of the roster, started early; read again once with a fresh district-app token
+    when the cached one answers 401 (the district reconnected, or disconnected)."""
+
+    def __init__(
+        self,
+        user: User,
+        access: RosterAccess,
+        clever_user: dict[str, Any] | None,
+        sections: Future | None,
+        progress: Progress,
+    ) -> None:
+        self.access = access
+        self.clever_id = user.clever_id or ""
+        self.teacher = user.is_teacher
+        self.clever_user = clever_user
+        self.progress = progress
+        self.reader: RosterReader | None = None
+        self.error: CleverAPIError | None = None
+        try:
+            self.reader = self._reader(access.plan(), sections)
+            self.reader.start()
+        except CleverAPIError as error:  # the token list could not be read: a failed run
+            self.error = error
+
+    def _reader(self, plan: ReadPlan, sections: Future | None) -> RosterReader:
+        return RosterReader(
+            plan,
+            self.clever_id,
+            teacher=self.teacher,
+            profile=self.clever_user,
+            concurrency=current_app.config["SYNC_CONCURRENCY"],
+            progress=self.progress,
+            sections=sections,
+        )
+
+    def finish(self, skip: Collection[str]) -> Snapshot:
+        if self.error is not None:
+            raise self.error
+        assert self.reader is not None
+        try:
+            return self.reader.finish(skip)
+        except CleverAPIError as error:
+            if error.kind != "unauthorized" or self.reader.plan.roster is None:
+                raise
+            plan = self.access.refresh()
+            if plan is None:
+                raise
+            log.info("district-app token refused (401); read again with a fresh one")
+            self.reader = self._reader(plan, None)
+            self.reader.start()
+            return self.reader.finish(skip)
+
+    def abandon(self) -> None:
+        if self.reader is not None:
+            self.reader.abandon()
 
 
 def _sync(
     user: User,
-    api: CleverAPI,
+    access: RosterAccess,
     trigger: str,
     clever_user: dict[str, Any] | None,
     allow_shrink: Collection[str],
     sections: Future | None = None,
 ) -> SyncOutcome:
-    stopwatch = _Stopwatch(api)
+    stopwatch = _Stopwatch(access)
     user_id, role = user.id, user.role  # for the log line, whatever happens to the session
     progress = Progress(get_redis(), user.id)
     progress.start()
-    reader = RosterReader(
-        api,
-        user.clever_id,
-        teacher=user.is_teacher,
-        profile=clever_user,
-        concurrency=current_app.config["SYNC_CONCURRENCY"],
-        progress=progress,
-        sections=sections,
-    )
     # Clever's first answers are on their way while we do the bookkeeping below (a run row,
     # the teacher's class choices): none of it is roster data, and none of it waits on Clever.
-    reader.start()
+    reader = _Read(user, access, clever_user, sections, progress)
     try:
         run = _open_run(user, trigger)
     except sa_exc.SQLAlchemyError:
@@ -291,7 +343,7 @@ def _read_and_apply(
     user: User,
     run: SyncRun,
     run_id: int,
-    reader: RosterReader,
+    reader: _Read,
     allow_shrink: Collection[str],
     stopwatch: _Stopwatch,
 ) -> SyncOutcome:
@@ -334,6 +386,9 @@ def _apply_and_record(
             # Before the run's own fields change: its query would autoflush them in a 2nd UPDATE.
             _supersede_held_runs(user.id, run_id)
             _set_result(run, counts, held, sections_total=len(snap.members))
+            if not snap.rosters_shared:
+                # Only the district was applied; the classes stay exactly as they were.
+                run.status, run.error = SyncStatus.FAILED, NO_ROSTERS
             stopwatch.stamp(run)
             db.session.commit()  # the roster changes and the run's result, together
             return
@@ -396,6 +451,16 @@ def _supersede_held_runs(user_id: int, run_id: int) -> None:
 # -- manual sync in the background ----------------------------------------------------------------
 
 
+def access_of(user: User) -> RosterAccess | None:
+    """The tokens a manual sync of ``user`` may use, as their last login left them.
+
+    A district login needs no live user token: the district-app token of its district reads
+    the roster. A Library login needs its own token; without one: None (log in again).
+    """
+    district = user.district.clever_id if user.district is not None else None
+    return access_for(user.authorized_by, load_token(user.id), district_id=district)
+
+
 def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> StartResult:
     """Start a manual sync in a thread with its own app context; return at once.
 
@@ -403,8 +468,7 @@ def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> 
     """
     if not user.clever_id:
         return "not_clever"
-    token = load_token(user.id)
-    if token is None:
+    if access_of(user) is None:
         return "no_token"
     lock = acquire_lock(user.id)
     if lock is None:
@@ -414,7 +478,7 @@ def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     thread = threading.Thread(
         target=_background_sync,
-        args=(app, user.id, token, lock, tuple(allow_shrink)),
+        args=(app, user.id, lock, tuple(allow_shrink)),
         name=f"sync-user-{user.id}-{uuid.uuid4().hex[:6]}",
         daemon=True,
     )
@@ -423,13 +487,14 @@ def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> 
 
 
 def _background_sync(
-    app: Flask, user_id: int, token: str, lock: redis.lock.Lock, allow_shrink: tuple[str, ...]
+    app: Flask, user_id: int, lock: redis.lock.Lock, allow_shrink: tuple[str, ...]
 ) -> None:
     try:
         with app.app_context():
             user = db.session.get(User, user_id)
-            if user is not None:
-                sync_user(user, make_api(token), "manual", allow_shrink=allow_shrink, lock=lock)
+            access = access_of(user) if user is not None else None
+            if user is not None and access is not None:
+                sync_user(user, access, "manual", allow_shrink=allow_shrink, lock=lock)
     except Exception:  # a thread has nobody to raise to
         log.exception("background sync of user %s crashed", user_id)
     finally:

@@ -14,7 +14,7 @@ bp = Blueprint("demo", __name__)
 REAL_CLEVER_HOSTS = {"clever.com", "www.clever.com"}
 
 # The personas to suggest first (keys of clever.sandbox.seed.PERSONAS), in this order.
-SUGGESTED_PERSONAS = ("ana", "mateo", "zoe", "library", "siobhan")
+SUGGESTED_PERSONAS = ("ana", "mateo", "zoe", "library", "library_student", "siobhan")
 
 
 def is_demo_mode() -> bool:

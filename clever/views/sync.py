@@ -165,8 +165,14 @@ def panel() -> dict[str, Any]:
     if "sync_panel" not in g:
         user = current_user
         held = sync.pending_held_run(user) if user.is_teacher else None
+        state = sync.sync_status(user)
+        run = state["run"]
         g.sync_panel = {
-            "state": sync.sync_status(user),
+            "state": state,
+            # A district login whose district shares no rosters (the latest run says so).
+            "no_rosters": state["status"] == sync.SyncStatus.FAILED
+            and run is not None
+            and run["error"] == sync.NO_ROSTERS,
             "last": sync.last_sync(user),
             "held": held,
             "held_classes": sync.held_changes(held) if held else [],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from sync_helpers import count_writes, ensure_user
+from sync_helpers import access_of, count_writes, ensure_user
 
 from clever import sync
 from clever.sandbox import seed
@@ -65,7 +65,7 @@ def test_first_login_of_the_twelve_section_teacher(flow, app, sandbox):
     sandbox.clear_faults()
     with count_writes(app) as writes, app.app_context():
         user = ensure_user("ana")
-        again = sync.sync_user(user, sync.make_api(sandbox.issue_token("ana")), "manual")
+        again = sync.sync_user(user, access_of(sandbox, "ana"), "manual")
         assert again.status == "ok" and again.run_id is not None
 
     from_token = finished_at - token_at
@@ -73,7 +73,7 @@ def test_first_login_of_the_twelve_section_teacher(flow, app, sandbox):
     def figure(what: str, seconds: float) -> None:
         print(f"  {what:<38} {seconds:.3f} s = {seconds / DELAY:.1f} x 100 ms")
 
-    print(f"\nFirst login of Ana (13 classes; 135 students in 2 pages), +{DELAY * 1000:.0f} ms")
+    print(f"\nFirst login of Ana (13 classes; 135 students in 1 page), +{DELAY * 1000:.0f} ms")
     figure("whole login, authorize to dashboard:", elapsed)
     figure("token exchange to dashboard:", from_token)
     figure("of which sync_user:", sync_ms / 1000)
@@ -84,5 +84,8 @@ def test_first_login_of_the_twelve_section_teacher(flow, app, sandbox):
         print(f"    {number}. +{offset:4.0f} ms  {len(wave):2d} request(s): {names[:150]}")
     print(f"  Clever API calls: {len(api_calls)} in the login, {sync_calls} of them by the sync")
     print(f"  re-sync with nothing changed wrote: {writes}")
-    assert len(critical) <= 6
+    # The exchange; /me beside the district-app token list; /users/{id} beside the sections;
+    # then members, and the schools, terms and courses a district login imports, 8 at a time
+    # (4 waves for Ana's 13 classes and 13 courses). Fewer round trips: a later issue.
+    assert len(critical) <= 7
     assert writes == [("INSERT", "sync_runs", 1), ("UPDATE", "sync_runs", 1)]

@@ -80,8 +80,8 @@ def assert_fits(page, locator, where: str) -> None:
 
 @pytest.mark.parametrize(
     ("device", "persona"),
-    [(None, "mateo"), ("iphone", "siobhan"), ("pixel", "mateo")],
-    ids=["desktop", "iphone", "pixel"],
+    [(None, "mateo"), ("iphone", "siobhan"), ("pixel", "mateo"), (None, "library_student")],
+    ids=["desktop", "iphone", "pixel", "library-student"],
 )
 def test_student_portal_launch_dashboard_class_page_logout(
     new_context, sandbox, screenshot, device, persona
@@ -91,7 +91,9 @@ def test_student_portal_launch_dashboard_class_page_logout(
     portal_launch(page, sandbox, person.name.split(" ")[0])
 
     page.wait_for_url(DASHBOARD)  # students skip the link offer
-    assert identity(page) == person.name
+    # A Library app is shown students, the student included, as first name + last initial.
+    first, last = person.name.split(" ", 1)
+    assert identity(page) == (f"{first} {last[0]}" if person.is_library else person.name)
     cards = page.get_by_test_id("class-card")
     assert cards.count() == len(seed.section_ids_for(person.user_id))
     # Every class names its teachers; Mateo has a different teacher in each of his four.
@@ -275,3 +277,46 @@ def test_everything_but_the_live_progress_works_without_javascript(new_context, 
     page.wait_for_url(DASHBOARD)
     page.get_by_test_id("sync-result").wait_for(timeout=30_000)
     log_out(page)
+
+
+# -- both worlds: a Library teacher, then her district connects the app ---------------------------
+
+
+def test_a_library_teacher_becomes_a_district_login_and_keeps_her_classes(page, sandbox):
+    """Install from the Clever Library (a Library login: students as first name + last
+    initial); the district connects Roster Room on the simulated Clever's home page; her next
+    login is a district login with the same account and classes, now with courses and terms."""
+    page.goto(f"{sandbox.url}/library")
+    pick_persona(page, "Hana")
+    page.get_by_role("button", name="Install Roster Room").click()
+    page.get_by_role("button", name="Allow").click()
+    continue_as_new_teacher(page)
+    page.wait_for_url(re.compile(r"/onboarding$"))  # a Library login names no school
+    page.get_by_label("Your school's name").fill("Lakeview Middle")
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(DASHBOARD)
+    assert page.get_by_test_id("class-card").count() == 3
+    page.get_by_role("link", name="7th Grade Life Science - Kobayashi - 1").click()
+    page.wait_for_url(CLASS_PAGE)
+    names = page.get_by_test_id("roster").locator("td.person-name").all_inner_texts()
+    assert len(names) == 20 and all(re.fullmatch(r"\S, .+", n) for n in names), names[:3]
+    assert "Course:" not in page.get_by_role("main").inner_text()
+    class_url = page.url
+
+    page.goto(f"{sandbox.url}/")
+    lakeview = page.locator("li", has_text="Lakeview Public Schools")
+    lakeview.get_by_role("button", name="Connect with rosters").click()
+    page.wait_for_load_state()
+    assert "sharing rosters" in lakeview.inner_text()
+
+    page.goto("/dashboard")
+    log_out(page)
+    page.get_by_role("link", name="Log in with Clever").first.click()  # still signed in
+    page.wait_for_url(DASHBOARD)
+    assert identity(page) == "Hana Kobayashi"
+    assert page.get_by_test_id("class-card").count() == 3
+    page.goto(class_url)  # the same class, the same page
+    main = page.get_by_role("main").inner_text()
+    assert "Course: Life Science 7" in main and "Lakeview Middle School" in main
+    names = page.get_by_test_id("roster").locator("td.person-name").all_inner_texts()
+    assert "Okonkwo, Amara" in names
