@@ -20,3 +20,20 @@ accesslog = "-"
 # The path without its query string: a callback's `code` and `state` never reach the access log
 # (the app's log filter redacts them too; this keeps them out even before it is installed).
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
+
+
+def on_starting(server):
+    """Refuse an unsafe production configuration once, in the master, before any worker starts.
+
+    Without this every worker refuses on its own, and two workers failing at once make gunicorn
+    print a traceback while it halts (HaltServer raised again during stop).
+    """
+    import sys
+
+    from clever.config import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as error:
+        print(f"error: Refusing to start: {error}", file=sys.stderr)
+        sys.exit(4)  # gunicorn's APP_LOAD_ERROR, as app.py exits under gunicorn
