@@ -224,6 +224,9 @@ class TeacherSectionPreference(db.Model):
     teacher_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     section_id: Mapped[int] = mapped_column(ForeignKey("sections.id"))
     selected: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A shrink the mass-change guard held and the teacher chose to keep: a fingerprint of the
+    # students it would have removed. The same shrink is then kept without asking; another asks.
+    kept_shrink: Mapped[str | None] = mapped_column(String(64))
 
 
 class CleverToken(db.Model):

@@ -21,6 +21,7 @@ from sync_helpers import (
     remove_four_of_six,
     run_sync,
     section_row,
+    seed_section,
     user_row,
 )
 
@@ -37,6 +38,9 @@ from models import (
     User,
     db,
 )
+
+CODING_ID = seed_section("Coding Café")  # Ana only, 18 students
+PE_ID = seed_section("PE and Health")  # Ana only, 30 students
 
 
 def test_a_teacher_with_no_sections(app, sandbox):
@@ -353,44 +357,97 @@ def test_run_statuses_are_the_strings_stored_in_the_database():
 # -- the mass-change guard ---------------------------------------------------------------------
 
 
-def test_a_big_shrink_is_held_then_applied_when_confirmed(app, sandbox):
+def enrollment_rows(app, clever_id: str) -> list[tuple]:
+    """Every enrollment row of a class, archived ones included, as stored."""
+    with app.app_context():
+        query = (
+            db.select(Enrollment.id, Enrollment.student_id, Enrollment.archived_at)
+            .filter_by(section_id=section_row(clever_id).id)
+            .order_by(Enrollment.id)
+        )
+        return [tuple(row) for row in db.session.execute(query)]
+
+
+def test_only_the_shrinking_class_is_held_the_rest_applies(app, sandbox):
     run_sync(app, sandbox, "ana")
+    study_before = enrollment_rows(app, STUDY_ID)
     remove_four_of_six(sandbox)
-    sandbox.mutate("rename_section", section_id=HOMEROOM_ID, name="Homeroom 4B (renamed)")
-    before = dump_roster(app)
+    sandbox.mutate("rename_section", section_id=CODING_ID, name="Coding Café (renamed)")
+    sandbox.mutate("remove_section", section_id=HOMEROOM_ID)
+    leaver = seed.student_ids_in(PE_ID)[0]
+    sandbox.mutate("remove_student", section_id=PE_ID, user_id=leaver)
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "held"
-    assert dump_roster(app) == before, "a held sync applies nothing at all"
+    # Homeroom archived (class, Ana's link, nothing else), the PE student's enrollment.
+    assert run["archived"] == 3 and run["updated"] >= 1
     (change,) = run["held_changes"]["sections"]
     assert change["name"] == SEED.sections[STUDY_ID]["name"]
+    assert change["clever_id"] == STUDY_ID and len(change["fingerprint"]) == 64
     assert (change["active_students"], change["would_archive"], change["would_add"]) == (6, 4, 0)
+    assert enrollment_rows(app, STUDY_ID) == study_before, "the held class keeps its roster"
     with app.app_context():
+        assert section_row(CODING_ID).name == "Coding Café (renamed)"
+        assert section_row(HOMEROOM_ID).archived_at is not None
+        pe = {s.clever_id for s in roster.section_students(section_row(PE_ID))}
+        assert leaver not in pe and len(pe) == 29
         ana = ensure_user("ana")
         held = sync.pending_held_run(ana)
         assert held.id == run["id"]
         assert sync.sync_status(ana)["status"] == "held"
+        holds = sync.class_holds(ana)
+        assert list(holds) == [section_row(STUDY_ID).id]
+        assert holds[section_row(STUDY_ID).id]["state"] == "held"
+
+
+def test_a_held_class_is_applied_when_confirmed(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    remove_four_of_six(sandbox)
+    run = run_sync(app, sandbox, "ana")
+    (change,) = run["held_changes"]["sections"]
     confirmed = run_sync(app, sandbox, "ana", allow_shrink=[change["clever_id"]])
     assert confirmed["status"] == "ok" and confirmed["archived"] == 4
     with app.app_context():
         study = section_row(STUDY_ID)
         assert len(roster.section_students(study)) == 2
-        assert section_row(HOMEROOM_ID).name == "Homeroom 4B (renamed)"
         # The answered run is no longer pending.
         assert sync.pending_held_run(ensure_user("ana")) is None
+        assert sync.class_holds(ensure_user("ana")) == {}
         assert db.session.get(SyncRun, run["id"]).status == "superseded"
 
 
-def test_a_held_sync_can_be_dismissed(app, sandbox):
+def test_a_kept_shrink_is_not_asked_again_a_further_one_is(app, sandbox):
     run_sync(app, sandbox, "ana")
-    remove_four_of_six(sandbox)
-    before = dump_roster(app)
+    study_before = enrollment_rows(app, STUDY_ID)
+    removed = remove_four_of_six(sandbox)
     run = run_sync(app, sandbox, "ana")
     with app.app_context():
         held = db.session.get(SyncRun, run["id"])
         sync.dismiss_held(held)
-        assert sync.pending_held_run(ensure_user("ana")) is None
+        ana = ensure_user("ana")
+        assert sync.pending_held_run(ana) is None
         assert db.session.get(SyncRun, run["id"]).status == "dismissed"
-    assert dump_roster(app) == before
+        assert sync.class_holds(ana) == {section_row(STUDY_ID).id: {"state": "kept"}}
+    assert enrollment_rows(app, STUDY_ID) == study_before
+    # The same shrink on the next syncs: kept without asking, and nothing written but the run.
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    with count_writes(app) as writes:
+        assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    assert {table for _, table, _ in writes} == {"sync_runs"}
+    assert enrollment_rows(app, STUDY_ID) == study_before
+    # A further change (a fifth student leaves) asks again.
+    fifth = [s for s in seed.student_ids_in(STUDY_ID) if s not in removed][0]
+    sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=fifth)
+    again = run_sync(app, sandbox, "ana")
+    assert again["status"] == "held"
+    (change,) = again["held_changes"]["sections"]
+    assert (change["active_students"], change["would_archive"]) == (6, 5)
+    assert enrollment_rows(app, STUDY_ID) == study_before
+    # Clever gives the students back: the decision is moot, and a later shrink asks again.
+    for student in [*removed, fifth]:
+        sandbox.mutate("add_student", section_id=STUDY_ID, user_id=student)
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    with app.app_context():
+        assert sync.class_holds(ensure_user("ana")) == {}
 
 
 def test_small_classes_and_small_shrinks_are_not_held(app, sandbox):

@@ -7,7 +7,14 @@ import re
 import time
 
 import pytest
-from sync_helpers import STUDY_ID, ensure_user, remove_four_of_six, user_id_of
+from sync_helpers import (
+    HOMEROOM_ID,
+    STUDY_ID,
+    ensure_user,
+    remove_four_of_six,
+    seed_section,
+    user_id_of,
+)
 
 from clever import roster, sync
 from clever.sandbox import seed
@@ -15,6 +22,7 @@ from clever.tokens import delete_token
 from models import Section, SyncRun, User, db, utcnow
 
 JSON = {"Accept": "application/json"}
+CODING_ID = seed_section("Coding Café")
 
 
 def login(flow, persona: str) -> None:
@@ -236,10 +244,42 @@ def test_history_lists_runs(flow, app, redis_client):
     assert '<th scope="col">Clever requests</th>' in html
 
 
-def test_held_sync_review_confirm_and_dismiss(flow, app, redis_client, sandbox):
+def study_section(app) -> tuple[int, str, int]:
+    """Independent Study's id, name and active students."""
+    with app.app_context():
+        study = db.session.scalar(db.select(Section).filter_by(clever_id=STUDY_ID))
+        return study.id, study.name, len(roster.section_students(study))
+
+
+def test_a_held_class_with_other_changes_in_one_sync(flow, app, redis_client, sandbox):
     login(flow, "ana")
     client, user_id = flow.client, user_id_of(app, "ana")
     remove_four_of_six(sandbox)
+    sandbox.mutate("rename_section", section_id=CODING_ID, name="Coding Café (renamed)")
+    sandbox.mutate("remove_section", section_id=HOMEROOM_ID)
+    client.post("/sync", headers=JSON)
+    state = wait_until_idle(client, redis_client, user_id)
+    assert state["status"] == "held" and state["run"]["archived"] == 2  # Homeroom, Ana's link
+    run_id = state["run"]["id"]
+    study_id, study_name, students = study_section(app)
+    assert students == 6, "the held class keeps its roster"
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "Coding Café (renamed)" in html and "Homeroom 4B" not in html
+    # One notice on the held class's card, with the review link, and one on its page.
+    assert html.count('data-testid="class-held"') == 1
+    (card,) = [c for c in html.split('data-testid="class-card"') if f"/classes/{study_id}" in c]
+    assert 'data-testid="class-held"' in card
+    page = client.get(f"/classes/{study_id}").get_data(as_text=True)
+    assert 'data-testid="class-held"' in page and f"/sync/held/{run_id}" in page
+    review = client.get(f"/sync/held/{run_id}").get_data(as_text=True)
+    assert review.count("<td>") == 4, "only the held class is listed"
+    assert study_name.split(",")[0] in review and "Apply the changes" in review
+
+
+def test_held_sync_review_confirm_and_dismiss(flow, app, redis_client, sandbox):
+    login(flow, "ana")
+    client, user_id = flow.client, user_id_of(app, "ana")
+    removed = remove_four_of_six(sandbox)
     client.post("/sync", headers=JSON)
     state = wait_until_idle(client, redis_client, user_id)
     assert state["status"] == "held"
@@ -247,30 +287,41 @@ def test_held_sync_review_confirm_and_dismiss(flow, app, redis_client, sandbox):
     html = client.get("/dashboard").get_data(as_text=True)
     assert "A sync is waiting for you" in html and f"/sync/held/{run_id}" in html
     review = client.get(f"/sync/held/{run_id}").get_data(as_text=True)
-    with app.app_context():
-        study_name = db.session.scalar(db.select(Section.name).filter_by(clever_id=STUDY_ID))
+    study_id, study_name, _ = study_section(app)
     assert study_name.split(",")[0] in review and "Apply the changes" in review
 
-    # Dismiss: nothing applied, the notice goes away.
+    # Dismiss: nothing applied, the notice goes away; the class says its roster was kept.
     assert client.post(f"/sync/held/{run_id}/dismiss").status_code == 303
-    assert "A sync is waiting for you" not in client.get("/dashboard").get_data(as_text=True)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "A sync is waiting for you" not in html and 'data-testid="class-kept"' in html
     with app.app_context():
         assert db.session.get(SyncRun, run_id).status == "dismissed"
-        study = db.session.scalar(db.select(Section).filter_by(clever_id=STUDY_ID))
-        assert len(roster.section_students(study)) == 6
+    assert study_section(app)[2] == 6
     assert client.post(f"/sync/held/{run_id}/confirm", headers=JSON).status_code == 409
 
-    # Held again on the next sync; this time the teacher confirms.
+    # Kept: a new login and a Sync now do not ask again, and the roster stays kept.
+    login(flow, "ana")
     client.post("/sync", headers=JSON)
-    run_id = wait_until_idle(client, redis_client, user_id)["run"]["id"]
+    assert wait_until_idle(client, redis_client, user_id)["status"] == "ok"
+    assert runs_of(app, "ana")[-3:] == [("manual", "dismissed"), ("login", "ok"), ("manual", "ok")]
+    assert study_section(app)[2] == 6
+    assert "A sync is waiting for you" not in client.get("/dashboard").get_data(as_text=True)
+
+    # A further change asks again; this time the teacher confirms.
+    fifth = [s for s in seed.student_ids_in(STUDY_ID) if s not in removed][0]
+    sandbox.mutate("remove_student", section_id=STUDY_ID, user_id=fifth)
+    client.post("/sync", headers=JSON)
+    state = wait_until_idle(client, redis_client, user_id)
+    assert state["status"] == "held"
+    run_id = state["run"]["id"]
     response = client.post(f"/sync/held/{run_id}/confirm", headers=JSON)
     assert response.status_code == 202
     state = wait_until_idle(client, redis_client, user_id)
-    assert state["status"] == "ok" and state["run"]["archived"] == 4
+    assert state["status"] == "ok" and state["run"]["archived"] == 5
     with app.app_context():
         assert db.session.get(SyncRun, run_id).status == "confirmed"
-        study = db.session.scalar(db.select(Section).filter_by(clever_id=STUDY_ID))
-        assert len(roster.section_students(study)) == 2
+    assert study_section(app)[2] == 1
+    assert 'data-testid="class-kept"' not in client.get("/dashboard").get_data(as_text=True)
 
 
 def test_someone_elses_held_sync_is_not_found(flow, app, sandbox):

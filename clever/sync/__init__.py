@@ -19,7 +19,8 @@ How it is applied: upserts by Clever id, archive (``archived_at``) what disappea
 same row when it comes back, never delete. Nothing is assigned unless it differs, so a re-sync
 with nothing changed writes only its ``SyncRun``. Any failure rolls everything back and records a
 failed ``SyncRun`` in its own commit. A sync that would archive more than half of the active
-students of a class of five or more is held for the teacher to confirm.
+students of a class of five or more holds that class (its roster stays as it was) for the
+teacher to confirm or keep; every other change of the sync applies.
 
 Counts on a ``SyncRun`` are roster entries: classes, class memberships (enrollments) and
 teaching links added, archived or restored; ``updated`` counts changed classes, people and
@@ -31,7 +32,7 @@ about runs; held runs answered). What a page reads about classes is in ``clever.
 """
 
 from clever.sync.access import ReadPlan, RosterAccess, access_for
-from clever.sync.apply import Apply, Counts, HeldSync
+from clever.sync.apply import Apply, Counts
 from clever.sync.read import RosterReader, Snapshot, make_api
 from clever.sync.runs import (
     NO_ROSTERS,
@@ -51,6 +52,7 @@ from clever.sync.runs import (
 )
 from clever.sync.status import (
     as_utc,
+    class_holds,
     confirm_held,
     dismiss_held,
     held_changes,
@@ -68,7 +70,6 @@ __all__ = [
     "PROGRESS_SECONDS",
     "Apply",
     "Counts",
-    "HeldSync",
     "Progress",
     "ReadPlan",
     "RosterAccess",
@@ -81,6 +82,7 @@ __all__ = [
     "access_of",
     "acquire_lock",
     "as_utc",
+    "class_holds",
     "confirm_held",
     "dismiss_held",
     "error_code",

@@ -3,11 +3,13 @@
 Upserts by Clever id, archives (``archived_at``) what disappeared, restores the same row when it
 comes back, never deletes. Nothing is assigned unless it differs, so a re-sync with nothing
 changed writes nothing. Everything is read, and the mass-change guard checked, before the first
-write, so a held sync has written nothing at all.
+write. The guard holds only the classes it trips on: their enrollments stay as they are while
+every other change of the sync applies.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -62,14 +64,6 @@ class Counts:
     restored: int = 0
 
 
-class HeldSync(Exception):
-    """The mass-change guard tripped; carries the would-be changes for the teacher."""
-
-    def __init__(self, changes: dict[str, Any]) -> None:
-        super().__init__("sync held")
-        self.changes = changes
-
-
 SECTION_FIELDS = ("subject", "grade", "period", "section_number")
 USER_NAME_FIELDS = (("first_name", "first"), ("middle_name", "middle"), ("last_name", "last"))
 
@@ -86,6 +80,11 @@ class Apply:
         self.now = utcnow()
         self.counts = Counts()
         self.listed = {s["id"]: s for s in snap.sections}
+        # What the guard decided (check_guard): the classes held for the teacher, the classes
+        # whose enrollments stay untouched (held or kept), and decisions that no longer apply.
+        self.held: list[dict[str, Any]] = []
+        self.untouched: set[str] = set()
+        self.moot: list[int] = []
 
     # The order matters: everything is read and the guard checked before the first write.
     # Rows nobody has yet are inserted with the database's upsert (``insert_missing``), so a
@@ -118,6 +117,7 @@ class Apply:
         self.load_people()
         self.load_links()
         self.load_enrollments()
+        self.load_kept()
 
     def load_sections(self) -> None:
         """The user's own links or enrollments with their classes, and the listed classes."""
@@ -191,31 +191,57 @@ class Apply:
             for person in _select_in(User, User.id, unknown):
                 self.cid_by_user_id[person.id] = person.clever_id or ""
 
+    def load_kept(self) -> None:
+        """The shrinks this teacher chose to keep, by section id (fingerprints)."""
+        self.kept: dict[int, str] = {}
+        if self.teacher:
+            rows = db.session.execute(
+                db.select(TeacherSectionPreference.section_id, TeacherSectionPreference.kept_shrink)
+                .filter_by(teacher_id=self.user.id)
+                .where(TeacherSectionPreference.kept_shrink.is_not(None))
+            )
+            self.kept = {section_id: fingerprint for section_id, fingerprint in rows}
+
     def check_guard(self) -> None:
-        """Hold the whole sync if a class of 5+ would lose more than half its students."""
-        held = []
+        """Hold each class of 5+ that would lose more than half its students: its enrollments
+        stay untouched (``self.untouched``) while the rest applies. A shrink the teacher chose
+        to keep (the same leaving students) stays kept without asking again; a decision whose
+        shrink is gone (or was confirmed) is moot and cleared, so a later shrink asks again."""
         for cid, students in self.section_students.items():
             section = self.sections_by_cid.get(cid)
-            if section is None or cid in self.allow_shrink:
+            if section is None:
                 continue
-            rows = self.enrolled.get(section.id, {})
-            active = {
-                self.cid_by_user_id.get(uid) for uid, row in rows.items() if row.archived_at is None
-            }
-            leaving = len(active - set(students))
-            if len(active) >= GUARD_MIN_STUDENTS and leaving * 2 > len(active):
-                held.append(
-                    {
-                        "section_id": section.id,
-                        "clever_id": cid,
-                        "name": section.name,
-                        "active_students": len(active),
-                        "would_archive": leaving,
-                        "would_add": len(set(students) - active),
-                    }
-                )
-        if held:
-            raise HeldSync({"sections": held})
+            change = self._shrink(section, set(students))
+            kept = self.kept.get(section.id)
+            if change is None or cid in self.allow_shrink:
+                if kept is not None:
+                    self.moot.append(section.id)
+                continue
+            self.untouched.add(cid)
+            if change["fingerprint"] != kept:
+                self.held.append(change)
+
+    def _shrink(self, section: Section, students: set[str]) -> dict[str, Any] | None:
+        """What the guard shows the teacher, if it trips on ``section``; else None."""
+        rows = self.enrolled.get(section.id, {})
+        active = {
+            self.cid_by_user_id.get(uid) for uid, row in rows.items() if row.archived_at is None
+        }
+        leaving = active - students
+        if len(active) < GUARD_MIN_STUDENTS or len(leaving) * 2 <= len(active):
+            return None
+        return {
+            "section_id": section.id,
+            "clever_id": section.clever_id,
+            "name": section.name,
+            "active_students": len(active),
+            "would_archive": len(leaving),
+            "would_add": len(students - active),
+            # Which students would leave, as a digest: the decision is about this very change.
+            "fingerprint": hashlib.sha256(
+                "\n".join(sorted(cid or "" for cid in leaving)).encode()
+            ).hexdigest(),
+        }
 
     # -- writes -------------------------------------------------------------------------
 
@@ -469,6 +495,8 @@ class Apply:
     def _class_enrollments(self) -> None:
         """A teacher sync: each class read has exactly the students Clever listed."""
         for cid, students in self.section_students.items():
+            if cid in self.untouched:
+                continue  # held by the guard: the class keeps its last roster
             section = self.sections_by_cid[cid]
             rows = self.enrolled.get(section.id, {})
             present = set()
@@ -502,6 +530,15 @@ class Apply:
             if section.id not in have
         ]
         insert_missing(TeacherSectionPreference, rows, ("teacher_id", "section_id"))
+        if self.moot:
+            db.session.execute(
+                db.update(TeacherSectionPreference)
+                .where(
+                    TeacherSectionPreference.teacher_id == self.user.id,
+                    TeacherSectionPreference.section_id.in_(self.moot),
+                )
+                .values(kept_shrink=None)
+            )
 
 
 def _split_members(
@@ -531,15 +568,12 @@ def _split_members(
 def apply_or_hold(
     user: User, snap: Snapshot, allow_shrink: Collection[str]
 ) -> tuple[Counts, dict[str, Any] | None]:
-    """(what changed, None), or (nothing, the would-be changes) when the guard held the sync.
+    """(what changed, None), or (what changed, the held classes) when the guard held some.
 
     Everything is written (flushed) before it returns, so a database that aborts the
     transaction says so here, while the caller can still apply again from the start.
     """
-    try:
-        counts = Apply(user, snap, allow_shrink=allow_shrink).run()
-        db.session.flush()
-        return counts, None
-    except HeldSync as guard:
-        # Nothing was written: the guard runs before the first change.
-        return Counts(), guard.changes
+    apply = Apply(user, snap, allow_shrink=allow_shrink)
+    counts = apply.run()
+    db.session.flush()
+    return counts, {"sections": apply.held} if apply.held else None

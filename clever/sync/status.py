@@ -12,7 +12,8 @@ import redis
 
 from clever.sessions import get_redis
 from clever.sync.runs import StartResult, SyncStatus, lock_key, progress_key, start_background_sync
-from models import SyncRun, User, db
+from clever.upsert import insert_missing
+from models import SyncRun, TeacherSectionPreference, User, db
 
 
 def last_sync(user: User) -> SyncRun | None:
@@ -67,6 +68,23 @@ def held_changes(run: SyncRun) -> list[dict[str, Any]]:
         return []
 
 
+def class_holds(user: User) -> dict[int, dict[str, Any]]:
+    """The teacher's classes whose roster the guard keeps as it was, by section id: held for
+    review (``state`` "held", the run to review) or kept by the teacher's choice ("kept")."""
+    if not user.is_teacher:
+        return {}
+    kept = db.session.scalars(
+        db.select(TeacherSectionPreference.section_id)
+        .filter_by(teacher_id=user.id)
+        .where(TeacherSectionPreference.kept_shrink.is_not(None))
+    )
+    holds: dict[int, dict[str, Any]] = {section_id: {"state": "kept"} for section_id in kept}
+    run = pending_held_run(user)
+    for entry in held_changes(run) if run is not None else ():
+        holds[entry["section_id"]] = {"state": "held", "run_id": run.id, **entry}
+    return holds
+
+
 def confirm_held(user: User, run: SyncRun) -> StartResult:
     """Apply a held sync: sync again, letting the held classes shrink."""
     shrink = [entry["clever_id"] for entry in held_changes(run)]
@@ -81,8 +99,22 @@ def confirm_held(user: User, run: SyncRun) -> StartResult:
 
 
 def dismiss_held(run: SyncRun) -> None:
+    """Keep the held classes as they are, and remember each shrink kept, so later syncs keep
+    the same shrink without asking (a different one asks again)."""
+    for entry in held_changes(run):
+        if entry.get("fingerprint"):
+            _keep_shrink(run.user_id, entry["section_id"], entry["fingerprint"])
     run.status = SyncStatus.DISMISSED
     db.session.commit()
+
+
+def _keep_shrink(teacher_id: int, section_id: int, fingerprint: str) -> None:
+    # The class's choice row exists since its first sync; insert it should it be missing.
+    key = {"teacher_id": teacher_id, "section_id": section_id}
+    insert_missing(TeacherSectionPreference, [key | {"selected": True}], tuple(key))
+    db.session.execute(
+        db.update(TeacherSectionPreference).filter_by(**key).values(kept_shrink=fingerprint)
+    )
 
 
 def run_as_dict(run: SyncRun | None) -> dict[str, Any] | None:

@@ -90,6 +90,7 @@ def dashboard():
             cards=class_cards(shown, with_counts=True),
             total_classes=total,
             hidden_classes=total - len(shown),
+            holds=sync.class_holds(user),
         )
     return render_template(
         "dashboard/student.html",
@@ -114,6 +115,7 @@ def class_page(section_id: int):
         students=roster.section_students(section) if user.is_teacher else None,
         hidden=user.is_teacher and is_hidden_by(user, section),
         last=sync.last_sync(user),
+        hold=sync.class_holds(user).get(section.id),
     )
 
 
