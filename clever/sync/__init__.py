@@ -20,8 +20,9 @@ teaching links added, archived or restored; ``updated`` counts changed classes, 
 links.
 
 The package: ``read`` (the Clever side), ``apply`` (the database side), ``runs`` (one run: lock,
-progress, the ``SyncRun``, the outcome; the background thread), ``status`` (what the pages read
-about runs; held runs answered). What a page reads about classes is in ``clever.roster``.
+progress, the ``SyncRun``, the outcome; the lock a queued job resumes), ``status`` (what the
+pages read about runs; held runs answered); ``clever.jobs`` queues manual syncs for a worker.
+What a page reads about classes is in ``clever.roster``.
 """
 
 from clever.sync.apply import Apply, Counts, HeldSync
@@ -37,7 +38,6 @@ from clever.sync.runs import (
     lock_key,
     progress_key,
     release_lock,
-    start_background_sync,
     sync_user,
 )
 from clever.sync.status import (
@@ -80,7 +80,6 @@ __all__ = [
     "progress_key",
     "release_lock",
     "run_as_dict",
-    "start_background_sync",
     "sync_history",
     "sync_status",
     "sync_user",
