@@ -133,6 +133,12 @@ class AppWorker(SimpleWorker):
         with self.app.app_context():
             super().execute_job(job, queue)
 
+    @property
+    def dequeue_timeout(self) -> int:
+        # RQ looks for abandoned jobs only between two dequeues, and by default blocks on an
+        # empty queue for 405 s: wait no longer than the maintenance interval.
+        return self.maintenance_interval
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # How long the job stays in StartedJobRegistry without this worker: past it, the job is
         # abandoned and retried. SimpleWorker sends no heartbeat during a job, so this is set

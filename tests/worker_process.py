@@ -32,16 +32,17 @@ class WorkerProcess:
         self.options = options
         self.name = name or f"test-worker-{uuid.uuid4().hex[:8]}"
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{self.name}-", suffix=".log", delete=False)
+        self.log_path = os.path.join(tempfile.gettempdir(), f"{self.name}.log")
 
     def start(self, timeout: float = 30.0) -> WorkerProcess:
         command = [sys.executable, "-m", "flask", "--app", "app", "rq-worker"]
-        self.process = subprocess.Popen(
-            [*command, "--name", self.name, *self.options],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--name", self.name, *self.options],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         # Registered in Redis: it is listening (or about to block on the queue).
         while not self.redis.exists(f"rq:worker:{self.name}"):
@@ -52,7 +53,7 @@ class WorkerProcess:
         return self
 
     def output(self) -> str:
-        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
     def kill(self) -> None:
