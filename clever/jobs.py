@@ -150,8 +150,8 @@ def run_worker(
     app: Flask, *, name: str | None, burst: bool, maintenance_interval: int, grace: int
 ) -> bool:
     """Work the sync queue until stopped (or, with ``burst``, until it is empty)."""
-    # A connection of its own without the app's 2 s socket timeout: the dequeue blocks for
-    # minutes (RQ sets the timeout it needs on this pool).
+    # A connection of its own without the app's 2 s socket timeout: the dequeue blocks for up
+    # to the maintenance interval (RQ sets the socket timeout it needs on this pool).
     connection = redis.Redis.from_url(app.config["REDIS_URL"], health_check_interval=30)
     worker = AppWorker(
         [sync_queue(connection)],
