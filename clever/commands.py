@@ -1,22 +1,23 @@
-"""Operator commands: ``flask --app app purge-district|purge-teacher|prune``.
+"""Operator commands: ``flask --app app purge-district|purge-teacher|prune|rq-worker``.
 
-Each prints the counts it deletes (or, with ``--dry-run``, would delete) and asks before
-deleting unless ``--yes``. See README, "Deleting student data".
+The purge commands print the counts they delete (or, with ``--dry-run``, would delete) and ask
+before deleting unless ``--yes`` (README, "Deleting student data"). ``rq-worker`` runs the
+manual-sync queue (``clever.jobs``; README, "Deployment").
 """
 
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from clever import purge
+from clever import jobs, purge
 
 DEFAULT_ARCHIVED_DAYS = 365
 
 
 def init_commands(app: Flask) -> None:
-    for command in (purge_district, purge_teacher, prune):
+    for command in (purge_district, purge_teacher, prune, rq_worker):
         app.cli.add_command(command)
 
 
@@ -70,3 +71,35 @@ def prune(archived_days: int, dry_run: bool) -> None:
         raise click.BadParameter("must be 0 or more", param_hint="--archived-days")
     counts = purge.prune_archived(archived_days, dry_run=dry_run)
     _show(counts, "Would delete (dry run):" if dry_run else "Deleted:")
+
+
+@click.command("rq-worker")
+@with_appcontext
+@click.option("--name", default=None, help="Worker name (default: host and process id).")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@click.option(
+    "--maintenance-interval",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds between looks for abandoned jobs [SYNC_WORKER_MAINTENANCE_SECONDS].",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds past its timeout before a silent job is retried [SYNC_JOB_GRACE_SECONDS].",
+)
+def rq_worker(
+    name: str | None, burst: bool, maintenance_interval: int | None, grace: int | None
+) -> None:
+    """Run manual syncs from the queue (one at a time; start as many workers as you like)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["REDIS_URL"]:
+        raise click.ClickException("REDIS_URL must name the Redis the web app uses")
+    jobs.run_worker(
+        app,
+        name=name,
+        burst=burst,
+        maintenance_interval=maintenance_interval or app.config["SYNC_WORKER_MAINTENANCE_SECONDS"],
+        grace=grace or app.config["SYNC_JOB_GRACE_SECONDS"],
+    )

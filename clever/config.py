@@ -70,6 +70,14 @@ TUNABLES: dict[str, object] = {
     "DISTRICT_TOKEN_CACHE_SECONDS": 24 * 3600,
     # Redis lock of one user's sync: no second sync of the same user meanwhile.
     "SYNC_LOCK_SECONDS": 300,
+    # A manual sync's job (clever.jobs): the longest it may run (below the lock's lifetime, so
+    # the lock outlives the job), and how many times a job whose worker died is run again.
+    "SYNC_JOB_TIMEOUT": 240,
+    "SYNC_JOB_RETRIES": 1,
+    # A job is abandoned (and retried) once its worker has been silent for the timeout plus this.
+    "SYNC_JOB_GRACE_SECONDS": 30,
+    # How often a worker looks for abandoned jobs (RQ's registry cleanup; RQ's default is 600).
+    "SYNC_WORKER_MAINTENANCE_SECONDS": 30,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
     # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)

@@ -1,4 +1,5 @@
-"""`make demo`: migrate, seed, and serve the app on :5000 beside the Clever sandbox on :5001.
+"""`make demo`: migrate, seed, and serve the app on :5000 beside the Clever sandbox on :5001, with
+one RQ worker for Sync now.
 
 Starts an embedded Redis when REDIS_URL is unset. Ctrl-C (or SIGTERM) stops everything.
 """
@@ -100,6 +101,7 @@ def main() -> int:
         seed_local_account(env)
         children.append(start_child(["-m", "clever.sandbox", "--port", str(SANDBOX_PORT)], env))
         children.append(start_child([*flask_app, "run", "--port", str(APP_PORT)], env))
+        children.append(start_child([*flask_app, "rq-worker"], env))
         wait_for(f"http://localhost:{SANDBOX_PORT}/")
         wait_for(f"http://localhost:{APP_PORT}/healthz")
         print(READY, flush=True)

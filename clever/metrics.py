@@ -4,12 +4,15 @@ without it, or without the right one, the endpoint is a 404).
 Under gunicorn set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory per start): every worker
 writes its samples there and a scrape sums them (prometheus_client's multiprocess mode). Labels
 are bounded: entry points, failure reasons, templated Clever paths, status codes; never ids.
+The sync queue's depth is read from Redis at each scrape, so every process reports the same number.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
+from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import (
@@ -21,6 +24,10 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client.core import GaugeMetricFamily, Metric
+from redis import RedisError
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
 
@@ -74,11 +81,42 @@ def init_app(app: Flask) -> None:
         return response
 
 
+class SyncQueueCollector:
+    """``roster_room_sync_queue_jobs``: manual syncs waiting for a worker, read at scrape time.
+
+    Registered on each scrape's own registry (not the default one), so it needs no
+    multiprocess bookkeeping and no app context outside a scrape.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        from clever import jobs  # clever.jobs imports the sync, which imports this module
+
+        try:
+            depth = jobs.sync_queue().count
+        except RedisError:
+            log.warning("could not read the sync queue's depth")  # no sample beats a wrong one
+            return
+        yield GaugeMetricFamily(
+            "roster_room_sync_queue_jobs", "Manual syncs waiting for a worker", value=depth
+        )
+
+
+class _ProcessMetrics:
+    """This process's own counters and histograms (without gunicorn's multiprocess mode)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from DEFAULT_REGISTRY.collect()
+
+
 def registry() -> CollectorRegistry:
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return DEFAULT_REGISTRY
+    """A registry per scrape: the counters and histograms (every gunicorn worker's when
+    ``PROMETHEUS_MULTIPROC_DIR`` is set) and what is read at scrape time."""
     combined = CollectorRegistry()
-    multiprocess.MultiProcessCollector(combined)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(combined)
+    else:
+        combined.register(_ProcessMetrics())
+    combined.register(SyncQueueCollector())
     return combined
 
 

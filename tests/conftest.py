@@ -1,5 +1,5 @@
 """Shared fixtures: a real Redis, a real database, the built-in Clever sandbox over real HTTP,
-and the app (test client and a live server on a real port)."""
+a real RQ worker process, and the app (test client and a live server on a real port)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flows import APP_ORIGIN, APP_PORT, PRIMARY_REDIRECT_URI, CleverFlow
 from live import serve
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
+from worker_process import WorkerProcess, wait_for_idle_queue
 
 from clever.embedded_redis import RedisProcess
 
@@ -102,12 +103,21 @@ def wipe_database(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def rq_worker(app_config, schema) -> Iterator[WorkerProcess]:
+    """``flask --app app rq-worker`` on the test app's database and Redis: Sync now runs there."""
+    worker = WorkerProcess(app_config).start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
-def app(app_config, schema, sandbox, redis_url):
+def app(app_config, schema, sandbox, redis_url, rq_worker):
     from app import create_app
 
     application = create_app(app_config)
     yield application
+    wait_for_idle_queue(redis_url)
     wipe_database(app_config["DATABASE_URL"])
     redis_lib.Redis.from_url(redis_url).flushdb()
     sandbox.reset()

@@ -27,8 +27,9 @@ teaching links added, archived or restored; ``updated`` counts changed classes, 
 links.
 
 The package: ``read`` (the Clever side), ``apply`` (the database side), ``runs`` (one run: lock,
-progress, the ``SyncRun``, the outcome; the background thread), ``status`` (what the pages read
-about runs; held runs answered). What a page reads about classes is in ``clever.roster``.
+progress, the ``SyncRun``, the outcome; the lock a queued job resumes), ``status`` (what the
+pages read about runs; held runs answered); ``clever.jobs`` queues manual syncs for a worker.
+What a page reads about classes is in ``clever.roster``.
 """
 
 from clever.sync.access import ReadPlan, RosterAccess, access_for
@@ -47,7 +48,6 @@ from clever.sync.runs import (
     lock_key,
     progress_key,
     release_lock,
-    start_background_sync,
     sync_user,
 )
 from clever.sync.status import (
@@ -96,7 +96,6 @@ __all__ = [
     "progress_key",
     "release_lock",
     "run_as_dict",
-    "start_background_sync",
     "sync_history",
     "sync_status",
     "sync_user",

@@ -3,16 +3,14 @@
 A run takes the user's Redis lock (no second sync of the same user meanwhile), reports its
 progress in Redis for /sync/status, reads the roster (``read``), applies it in one transaction
 (``apply``) and records a ``SyncRun``. Any failure rolls everything back and records a failed
-run in its own commit. A manual sync runs the same way in a background thread.
+run in its own commit. A manual sync runs the same way in a worker (``clever.jobs``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-import uuid
 from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import redis
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import exc as sa_exc
 
 from clever import metrics, roster, upsert
@@ -113,20 +111,41 @@ def progress_key(user_id: int) -> str:
     return f"sync:progress:{user_id}"
 
 
-def acquire_lock(user_id: int) -> redis.lock.Lock | None:
-    """``SET sync:lock:<user_id> <random> NX EX <SYNC_LOCK_SECONDS>``; None when another sync
-    holds it.
-
-    Not thread-local: a manual sync takes the lock in the request and releases it in its
-    background thread.
-    """
-    lock = get_redis().lock(
+def _lock(user_id: int) -> redis.lock.Lock:
+    # Not thread-local: a manual sync takes the lock in the request and its worker releases it.
+    return get_redis().lock(
         lock_key(user_id),
         timeout=current_app.config["SYNC_LOCK_SECONDS"],
         blocking=False,
         thread_local=False,
     )
+
+
+def acquire_lock(user_id: int) -> redis.lock.Lock | None:
+    """``SET sync:lock:<user_id> <random> NX EX <SYNC_LOCK_SECONDS>``; None when another sync
+    holds it."""
+    lock = _lock(user_id)
     return lock if lock.acquire() else None
+
+
+def lock_token(lock: redis.lock.Lock) -> str:
+    """The lock's random value: all a worker needs to act as its holder (never a secret)."""
+    return lock.local.token.decode()
+
+
+def resume_lock(user_id: int, token: str) -> redis.lock.Lock | None:
+    """The lock a request took (``token``), in the worker that runs its sync.
+
+    Still ours: its lifetime starts again. Expired meanwhile (a long queue, or a retry after the
+    first worker died): taken again with the same token, unless another sync holds it (None).
+    """
+    lock = _lock(user_id)
+    lock.local.token = token.encode()
+    try:
+        lock.reacquire()
+        return lock
+    except redis.exceptions.LockError:
+        return lock if lock.acquire(token=token) else None
 
 
 def release_lock(lock: redis.lock.Lock) -> None:
@@ -459,43 +478,3 @@ def access_of(user: User) -> RosterAccess | None:
     """
     district = user.district.clever_id if user.district is not None else None
     return access_for(user.authorized_by, load_token(user.id), district_id=district)
-
-
-def start_background_sync(user: User, *, allow_shrink: Collection[str] = ()) -> StartResult:
-    """Start a manual sync in a thread with its own app context; return at once.
-
-    The lock is taken here, in the request, so a second click gets "busy" immediately.
-    """
-    if not user.clever_id:
-        return "not_clever"
-    if access_of(user) is None:
-        return "no_token"
-    lock = acquire_lock(user.id)
-    if lock is None:
-        return "busy"
-    # Visible to /sync/status before the thread has even started.
-    Progress(get_redis(), user.id).start()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=_background_sync,
-        args=(app, user.id, lock, tuple(allow_shrink)),
-        name=f"sync-user-{user.id}-{uuid.uuid4().hex[:6]}",
-        daemon=True,
-    )
-    thread.start()
-    return "started"
-
-
-def _background_sync(
-    app: Flask, user_id: int, lock: redis.lock.Lock, allow_shrink: tuple[str, ...]
-) -> None:
-    try:
-        with app.app_context():
-            user = db.session.get(User, user_id)
-            access = access_of(user) if user is not None else None
-            if user is not None and access is not None:
-                sync_user(user, access, "manual", allow_shrink=allow_shrink, lock=lock)
-    except Exception:  # a thread has nobody to raise to
-        log.exception("background sync of user %s crashed", user_id)
-    finally:
-        release_lock(lock)

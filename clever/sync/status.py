@@ -10,8 +10,9 @@ from typing import Any
 
 import redis
 
+from clever import jobs
 from clever.sessions import get_redis
-from clever.sync.runs import StartResult, SyncStatus, lock_key, progress_key, start_background_sync
+from clever.sync.runs import StartResult, SyncStatus, lock_key, progress_key
 from clever.upsert import insert_missing
 from models import SyncRun, TeacherSectionPreference, User, db
 
@@ -91,7 +92,7 @@ def confirm_held(user: User, run: SyncRun) -> StartResult:
     # Answer the run before the sync starts, or the sync would mark it superseded.
     run.status = SyncStatus.CONFIRMED
     db.session.commit()
-    result = start_background_sync(user, allow_shrink=shrink)
+    result = jobs.start_manual_sync(user, allow_shrink=shrink)
     if result != "started":
         run.status = SyncStatus.HELD
         db.session.commit()

@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from clever import roster, sync
+from clever import jobs, roster, sync
 from clever.negotiate import wants_json
 
 bp = Blueprint("sync", __name__)
@@ -72,8 +72,8 @@ def teacher_only() -> None:
 @bp.post("/sync")
 @login_required
 def sync_now():
-    """Start a manual sync in the background; progress is at /sync/status."""
-    result = sync.start_background_sync(current_user)
+    """Queue a manual sync for a worker; progress is at /sync/status."""
+    result = jobs.start_manual_sync(current_user)
     return started_response(result, "Syncing your classes from Clever…")
 
 
@@ -150,7 +150,7 @@ def save_selection():
         abort(400)  # far more than any teacher's classes: not a form we sent
     ids = {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 10}
     newly_selected = roster.save_class_selection(current_user, ids)
-    if newly_selected and sync.start_background_sync(current_user) == "started":
+    if newly_selected and jobs.start_manual_sync(current_user) == "started":
         flash("Saved. Importing the classes you added from Clever…", "success")
     else:
         flash("Saved your class selection.", "success")

@@ -2,8 +2,9 @@
 
 A real nginx (deploy/nginx/roster-room.conf, ports and paths substituted) terminates TLS with a
 throwaway self-signed certificate for localhost, in front of two gunicorn instances started with
-APP_ENV=production and TRUSTED_PROXY_COUNT=1, on a PostgreSQL of their own and Redis. The Clever
-sandbox plays Clever over https behind the same nginx. Chromium logs in through all of it.
+APP_ENV=production and TRUSTED_PROXY_COUNT=1, and one RQ worker (``flask --app app rq-worker``,
+which runs Sync now), on a PostgreSQL of their own and Redis. The Clever sandbox plays Clever over
+https behind the same nginx. Chromium logs in through all of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 import requests
 from cryptography import x509
 from cryptography.fernet import Fernet
@@ -95,6 +97,12 @@ def nginx_config(directory: Path, ports: dict[str, int], cert: Path, key: Path) 
             f"return 301 https://$host:{ports['https']}$request_uri;"
         ),
         "server_name roster.example.org;": "server_name localhost;",
+        # On 443 the host alone is the origin; on this test's port the app must see the port
+        # too, or Flask-WTF's https referrer check refuses every form post (Sync now, link).
+        "proxy_set_header Host $host;": f"proxy_set_header Host $host:{ports['https']};",
+        "proxy_set_header X-Forwarded-Host $host;": (
+            f"proxy_set_header X-Forwarded-Host $host:{ports['https']};"
+        ),
         "/etc/ssl/certs/roster.example.org.pem": str(cert),
         "/etc/ssl/private/roster.example.org.key": str(key),
     }
@@ -179,7 +187,7 @@ class Processes:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory, redis_url) -> Iterator[dict]:
+def production(tmp_path_factory, redis_url, rq_worker) -> Iterator[dict]:
     need("chromium")
     nginx = nginx_binary()
     if nginx is None:
@@ -193,6 +201,8 @@ def production(tmp_path_factory, redis_url) -> Iterator[dict]:
     app_origin = f"https://localhost:{ports['https']}"
     clever_origin = f"https://localhost:{ports['clever']}"
     processes = Processes(directory)
+    # The suite's worker shares this Redis but syncs another database: only ours may listen.
+    rq_worker.stop()
     with running_cluster() as database:
         env = {
             **os.environ,
@@ -233,10 +243,13 @@ def production(tmp_path_factory, redis_url) -> Iterator[dict]:
                      "--workers", "2", "--threads", "4", "app:create_app()"],
                     {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
                 )  # fmt: skip
+            worker = ["--app", "app", "rq-worker", "--name", "production-worker"]
+            processes.start("worker", [str(bin_dir / "flask"), *worker], env)
             config = nginx_config(directory, ports, cert, key)
             processes.start("nginx", [nginx, "-p", str(directory), "-c", str(config)], env)
             for port in ("app1", "app2", "sandbox"):
                 wait_until(f"http://127.0.0.1:{ports[port]}/")
+            wait_for_worker(redis_url, "production-worker")
             wait_until(f"{app_origin}/healthz", verify=str(cert))
             yield {
                 "app": app_origin,
@@ -247,6 +260,15 @@ def production(tmp_path_factory, redis_url) -> Iterator[dict]:
             }
         finally:
             processes.stop()
+            rq_worker.start()
+
+
+def wait_for_worker(redis_url: str, name: str, timeout: float = 60) -> None:
+    client = redis_lib.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while not client.exists(f"rq:worker:{name}"):
+        assert time.monotonic() < deadline, f"the RQ worker {name} did not start"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -295,6 +317,24 @@ def test_portal_launch_and_button_login_through_tls(production, browser_page):
     page.get_by_role("link", name="Log in with Clever").first.click()
     page.wait_for_url(re.compile(r"/dashboard$"))
     assert authorize and "redirect_uri=https%3A%2F%2Flocalhost" in authorize[0]
+
+
+def test_sync_now_runs_on_the_worker(production, browser_page):
+    page, _context = browser_page
+    page.goto("/")
+    page.get_by_role("link", name="Log in with Clever").first.click()
+    pick_persona(page, "Ana")
+    page.wait_for_url(re.compile(r"/account/link$"))  # a teacher's first login: the link offer
+    page.get_by_role("button", name="No, I'm new here").click()
+    page.wait_for_url(re.compile(r"/dashboard$"))
+    # With JavaScript the page polls /sync/status and reloads once the worker is done.
+    with page.expect_navigation(url=re.compile(r"/dashboard$"), timeout=60_000):
+        page.get_by_role("button", name="Sync now").click()
+    page.get_by_test_id("sync-result").wait_for()
+    status = page.request.get("/sync/status", headers={"Accept": "application/json"}).json()
+    assert status["status"] == "ok" and status["run"]["trigger"] == "manual"
+    assert status["done"] == status["total"] > 0
+    assert "manual sync of user" in production["processes"].logs()  # the worker's own log
 
 
 def test_metrics_through_the_proxy_need_the_token(production):
