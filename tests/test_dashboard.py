@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from flows import base_letter
 
 from clever.sandbox import seed
 from clever.views.dashboard import grade_label, sort_name, subject_label
@@ -130,7 +131,9 @@ def test_teacher_dashboard_shows_every_class_as_a_card(flow):
     # Ana co-teaches exactly one class (Devon is its primary teacher).
     co_taught = [name for name, text in found.items() if "You co-teach this class" in text]
     assert len(co_taught) == 1
-    assert "Devon O'Hara (primary)" in found[co_taught[0]]
+    # The issue changed the wording: "Primary: …", not "Co-teacher: … (primary)".
+    assert "Primary: Devon O'Hara" in found[co_taught[0]]
+    assert "(primary)" not in found[co_taught[0]]
 
 
 def test_teacher_dashboard_has_the_sync_panel_and_class_selection(flow):
@@ -145,7 +148,7 @@ def test_teacher_dashboard_has_the_sync_panel_and_class_selection(flow):
 def test_a_co_teacher_sees_the_primary_teacher(flow):
     found = cards(login(flow, "devon").text)
     big = found["Grade 4 Math - Núñez - 2"]
-    assert "You co-teach this class" in big and "Ana Núñez (primary)" in big
+    assert "You co-teach this class" in big and "Primary: Ana Núñez" in big
 
 
 def test_hidden_classes_are_counted_and_all_hidden_is_explained(flow, app):
@@ -190,12 +193,13 @@ def test_class_page_lists_teachers_and_the_roster_by_last_name(flow, app):
     assert "<h1" in body and "Grade 4 Math - Núñez - 2" in body
     teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
     assert teachers.index("Ana Núñez") < teachers.index("Devon O'Hara")
-    assert "Ana Núñez Primary teacher You" in teachers
+    assert "Ana Núñez Primary You" in teachers
     assert "Devon O'Hara Co-teacher" in teachers
     rows = re.findall(r'<td class="person-name">([^<]*)</td><td class="grade">([^<]*)</td>', body)
     assert len(rows) == 135
-    last_names = [html.unescape(name).split(", ")[0].casefold() for name, _ in rows]
-    assert last_names == sorted(last_names)
+    # Reading order (UCA), not code points: "Ångström" among the A's. Compare base letters.
+    initials = [base_letter(html.unescape(name)) for name, _ in rows]
+    assert initials == sorted(initials)
     assert {grade for _, grade in rows} == {"Grade 4"}
     assert "135 students" in text_of(body)
     # Section details Clever shares.
@@ -245,7 +249,7 @@ def test_student_dashboard_lists_classes_and_their_teachers(flow):
     assert page.url.endswith("/dashboard")  # no link offer for students
     found = cards(page.text)
     assert len(found) == 4
-    assert "Teachers: Ana Núñez (primary), Devon O'Hara" in found["Grade 4 Math - Núñez - 2"]
+    assert "Primary: Ana Núñez Co-teacher: Devon O'Hara" in found["Grade 4 Math - Núñez - 2"]
     assert "Teacher: Kwame Mensah" in found["Music - Mensah - 3"]
     assert all("students" not in text for text in found.values())  # no classmate counts
     assert "Student dashboard" in page.text
@@ -254,7 +258,7 @@ def test_student_dashboard_lists_classes_and_their_teachers(flow):
 def test_a_student_class_page_shows_teachers_never_classmates(flow):
     page = login(flow, "mateo")
     body = flow.client.get(class_link(page.text, "Grade 4 Math - Núñez - 2")).get_data(as_text=True)
-    assert 'data-testid="teachers"' in body and "Primary teacher" in body
+    assert 'data-testid="teachers"' in body and 'data-testid="primary-teacher">Primary<' in body
     assert 'data-testid="roster"' not in body and "<table" not in body
 
 
@@ -300,3 +304,21 @@ def test_subject_and_sort_labels():
     assert subject_label(None) == ""
     assert sort_name(User(first_name="Ana", last_name="Núñez")) == "Núñez, Ana"
     assert sort_name(User(first_name="Cher", last_name="")) == "Cher"
+    # Library tokens give students a last initial only.
+    assert sort_name(User(first_name="Zainab", last_name="A")) == "Zainab A."
+    assert sort_name(User(first_name="Zainab", last_name="A.")) == "Zainab A."
+
+
+def test_library_rosters_read_first_name_and_last_initial(flow):
+    page = login(flow, "library")
+    if page.url.endswith("/onboarding"):  # Library logins share no school: she names hers
+        page = flow.go_form(page, "Continue", {"school_name": "Birch Middle School"})
+    found = cards(page.text)
+    name = "7th Grade Life Science - Kobayashi - 1"
+    body = flow.client.get(class_link(page.text, name)).get_data(as_text=True)
+    rows = re.findall(r'<td class="person-name">([^<]*)</td>', body)
+    assert len(rows) == 20 and "Teacher" not in found[name]  # Hana is its only teacher
+    assert all(re.fullmatch(r"\S.* \w\.", html.unescape(row)) for row in rows), rows
+    assert not any(", " in row for row in rows)
+    teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
+    assert "Hana Kobayashi" in teachers  # teachers keep their full names

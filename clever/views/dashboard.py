@@ -27,8 +27,10 @@ class ClassCard:
     teachers: list[tuple[User, bool]]  # (teacher, is_primary), the primary first
     students: int | None  # None where the viewer is not shown the roster (students)
 
-    def other_teachers(self, user: User) -> list[tuple[User, bool]]:
-        return [(teacher, primary) for teacher, primary in self.teachers if teacher.id != user.id]
+    def teacher_groups(self, viewer: User) -> tuple[list[User], list[User]]:
+        """(primary teachers, co-teachers) of the class, leaving out the viewer."""
+        others = [(t, primary) for t, primary in self.teachers if t.id != viewer.id]
+        return [t for t, primary in others if primary], [t for t, primary in others if not primary]
 
     def is_primary(self, user: User) -> bool:
         return any(primary for teacher, primary in self.teachers if teacher.id == user.id)
@@ -147,10 +149,18 @@ def subject_label(subject: str | None) -> str:
     return subject[:1].upper() + subject[1:]
 
 
+def is_initial(name: str) -> bool:
+    """A last name that is only an initial ("A" or "A."): Library tokens give students that."""
+    return len(name.strip().rstrip(".")) == 1
+
+
 @bp.app_template_filter("sort_name")
 def sort_name(user: User) -> str:
-    """Roster order reads best as "Last, First"."""
+    """Roster order reads best as "Last, First"; a last initial reads as "First L." instead
+    ("A, Zainab" looks like a surname)."""
     if user.last_name and user.first_name:
+        if is_initial(user.last_name):
+            return f"{user.first_name} {user.last_name.strip().rstrip('.')}."
         return f"{user.last_name}, {user.first_name}"
     return user.last_name or user.first_name or "Unnamed"
 
