@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable
 from functools import cache
 
 from pyuca import Collator
+from sqlalchemy import func
 
 from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
 
@@ -99,6 +100,19 @@ def save_class_selection(user: User, section_ids: Collection[int]) -> list[Secti
                 newly_selected.append(section)
     db.session.commit()
     return newly_selected
+
+
+def imported_totals(user: User) -> tuple[int, int]:
+    """(classes, distinct students) a teacher has imported and shown: what a sync brought."""
+    ids = [section.id for section in classes_for_teacher(user)]
+    if not ids:
+        return 0, 0
+    students = db.session.scalar(
+        db.select(func.count(func.distinct(Enrollment.student_id))).where(
+            Enrollment.section_id.in_(ids), Enrollment.archived_at.is_(None)
+        )
+    )
+    return len(ids), students or 0
 
 
 def unselected_sections(user: User) -> set[str]:

@@ -322,3 +322,21 @@ def test_library_rosters_read_first_name_and_last_initial(flow):
     assert not any(", " in row for row in rows)
     teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
     assert "Hana Kobayashi" in teachers  # teachers keep their full names
+
+
+def test_students_see_classes_and_teachers_but_no_sync_panel(flow):
+    body = login(flow, "mateo").text
+    assert len(cards(body)) == 4
+    assert "data-sync-panel" not in body and "Sync now" not in body and "Sync history" not in body
+
+
+def test_times_are_utc_to_the_second_and_shown_locally_by_a_script():
+    from datetime import datetime
+
+    from clever.views.sync import iso_time, sync_time
+
+    moment = datetime(2026, 12, 3, 14, 5, 9, 123456)  # naive, as SQLite returns it: UTC
+    assert iso_time(moment) == "2026-12-03T14:05:09Z"
+    assert sync_time(moment) == "3 Dec 2026, 14:05 UTC"  # the no-JavaScript fallback
+    script = (STATIC / "localtime.js").read_text()
+    assert "time[datetime$='Z']" in script and "Intl.DateTimeFormat" in script
