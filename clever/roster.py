@@ -162,6 +162,29 @@ def section_teachers(section: Section) -> list[tuple[User, bool]]:
     return sorted(((u, primary[u.id]) for u in ordered), key=lambda pair: not pair[1])
 
 
+# Clever's grade values in school order; numbers sit between Kindergarten and PostGraduate.
+_GRADES_BEFORE = ("InfantToddler", "Preschool", "PreKindergarten", "TransitionalKindergarten")
+_GRADES_AFTER = ("PostGraduate", "Ungraded", "Other")
+
+
+def grade_rank(grade: str | None) -> int:
+    grade = (grade or "").strip()
+    if grade.isdigit():
+        return int(grade)
+    if grade == "Kindergarten":
+        return 0
+    if grade in _GRADES_BEFORE:
+        return _GRADES_BEFORE.index(grade) - len(_GRADES_BEFORE)
+    if grade in _GRADES_AFTER:
+        return 100 + _GRADES_AFTER.index(grade)
+    return 200  # unknown or missing: last
+
+
+def by_grade(students: Iterable[User]) -> list[User]:
+    """Students by grade in school order, then by name (the input's order: keep it sorted)."""
+    return sorted(students, key=lambda u: grade_rank(u.grade))
+
+
 def section_students(section: Section) -> list[User]:
     """Active students of a class, by last then first name."""
     return _by_person(

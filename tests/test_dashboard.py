@@ -340,3 +340,81 @@ def test_times_are_utc_to_the_second_and_shown_locally_by_a_script():
     assert sync_time(moment) == "3 Dec 2026, 14:05 UTC"  # the no-JavaScript fallback
     script = (STATIC / "localtime.js").read_text()
     assert "time[datetime$='Z']" in script and "Intl.DateTimeFormat" in script
+
+
+# -- a roster that scales: sort, filter, CSV -----------------------------------------------------
+
+
+def test_the_roster_sorts_by_grade_with_a_plain_link(flow, app, sandbox):
+    page = login(flow, "ana")
+    link = class_link(page.text, "Grade 4 Math - Núñez - 2")
+    with app.app_context():
+        section = db.session.get(Section, int(link.rsplit("/", 1)[1]))
+        students = [e.student for e in section.enrollments][:3]
+        for student, grade in zip(students, ["Kindergarten", "12", "PreKindergarten"]):
+            student.grade = grade
+        db.session.commit()
+        moved = [student.last_name for student in students]
+    by_name = flow.client.get(link).get_data(as_text=True)
+    assert f'href="{link}?sort=grade">grade</a>' in by_name
+    assert 'aria-current="true">name</a>' in by_name
+    body = flow.client.get(link + "?sort=grade").get_data(as_text=True)
+    assert 'aria-current="true">grade</a>' in body
+    rows = re.findall(r'<td class="person-name">([^<]*)</td><td class="grade">([^<]*)</td>', body)
+    grades = [grade for _, grade in rows]
+    assert grades[:2] == ["Pre-K", "Kindergarten"] and grades[-1] == "Grade 12"
+    assert html.unescape(rows[0][0]).startswith(moved[2] + ", ")
+    # Within a grade, still by name.
+    fourth = [base_letter(html.unescape(name)) for name, grade in rows if grade == "Grade 4"]
+    assert len(fourth) == 132 and fourth == sorted(fourth)
+    # The filter box is for JavaScript only: hidden in the plain page.
+    assert re.search(r'<p class="roster-filter" data-roster-filter hidden>', body)
+
+
+def test_a_teacher_downloads_the_roster_as_csv(flow, app):
+    page = login(flow, "ana")
+    link = class_link(page.text, "Grade 4 Math - Núñez - 2")
+    body = flow.client.get(link).get_data(as_text=True)
+    assert f'href="{link}/roster.csv" download' in body
+    response = flow.client.get(link + "/roster.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="Grade-4-Math-Nunez-2-roster.csv"'
+    )
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeffLast name,First name,Grade\r\n")
+    lines = text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 136 and all(line.endswith(",Grade 4") for line in lines[1:])
+    names = [line.split(",")[0] for line in lines[1:]]
+    roster_rows = re.findall(r'<td class="person-name">([^<,]*),', body)
+    assert names == [html.unescape(name) for name in roster_rows]  # the page's order
+
+
+def test_the_csv_is_404_for_anyone_who_may_not_see_the_roster(flow, app):
+    page = login(flow, "mateo")
+    music = section_id(app, "Music - Mensah - 3")
+    assert flow.client.get(f"/classes/{music}").status_code == 200
+    assert flow.client.get(f"/classes/{music}/roster.csv").status_code == 404  # a student
+    assert "roster.csv" not in page.text
+    flow.client.post("/logout")
+    login(flow, "ana")  # Ana does not teach Music
+    assert flow.client.get(f"/classes/{music}/roster.csv").status_code == 404
+    assert flow.client.get("/classes/999999/roster.csv").status_code == 404
+    flow.client.post("/logout")
+    assert flow.client.get(f"/classes/{music}/roster.csv").headers["Location"] == "/login"
+
+
+def test_csv_cells_cannot_run_as_formulas(flow, app):
+    from clever.roster_csv import safe_cell
+
+    for dangerous in ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"):
+        assert safe_cell(dangerous) == "'" + dangerous
+    assert safe_cell("O'Hara") == "O'Hara" and safe_cell(None) == ""
+    page = login(flow, "ana")
+    link = class_link(page.text, "Homeroom 4B")
+    with app.app_context():
+        section = db.session.get(Section, int(link.rsplit("/", 1)[1]))
+        section.enrollments[0].student.last_name = '=HYPERLINK("http://x.example","Ñ")'
+        db.session.commit()
+    text = flow.client.get(link + "/roster.csv").get_data(as_text=True)
+    assert '"\'=HYPERLINK(""http://x.example"",""Ñ"")"' in text

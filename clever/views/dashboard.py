@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
-from clever import roster, sync
+from clever import roster, roster_csv, sync
 from models import Enrollment, Section, TeacherSectionPreference, User, db
 
 bp = Blueprint("dashboard", __name__)
@@ -99,23 +99,53 @@ def dashboard():
     )
 
 
+def visible_section(section_id: int) -> Section:
+    """The class, if the current user may see it; 404 otherwise (whether a class exists is
+    nobody's business but its own people's)."""
+    section = db.session.get(Section, section_id)
+    if section is None or not roster.can_view_section(current_user, section):
+        abort(404)
+    return section
+
+
 @bp.get("/classes/<int:section_id>")
 @login_required
 def class_page(section_id: int):
-    """One class: its teachers (the primary marked) and, for teachers, the roster."""
+    """One class: its teachers (the primary marked) and, for teachers, the roster, by name or
+    (``?sort=grade``) by grade: links, so sorting works without JavaScript."""
     user = current_user._get_current_object()
-    section = db.session.get(Section, section_id)
-    # 404, not 403: whether a class exists is nobody's business but its own people's.
-    if section is None or not roster.can_view_section(user, section):
-        abort(404)
+    section = visible_section(section_id)
+    sort = "grade" if request.args.get("sort") == "grade" else "name"
+    # Students see who teaches the class, never their classmates (as in Clever's scopes).
+    students = roster.section_students(section) if user.is_teacher else None
+    if students and sort == "grade":
+        students = roster.by_grade(students)
     return render_template(
         "dashboard/class.html",
         section=section,
         teachers=roster.section_teachers(section),
-        # Students see who teaches the class, never their classmates (as in Clever's scopes).
-        students=roster.section_students(section) if user.is_teacher else None,
+        students=students,
+        sort=sort,
         hidden=user.is_teacher and is_hidden_by(user, section),
         last=sync.last_sync(user),
+    )
+
+
+@bp.get("/classes/<int:section_id>/roster.csv")
+@login_required
+def class_csv(section_id: int):
+    """The roster as a spreadsheet, for the class's teachers only."""
+    section = visible_section(section_id)
+    if not current_user.is_teacher:
+        abort(404)  # students may see the class, never its roster
+    body = roster_csv.roster_csv(roster.section_students(section), grade_label)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{roster_csv.filename_for(section)}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
