@@ -177,11 +177,19 @@ def test_a_teacher_with_no_classes_is_told_what_to_do(flow):
     assert 'data-testid="class-selection"' not in body  # nothing to choose from
 
 
-@pytest.mark.parametrize(("persona", "role"), [("priya", "District admin"), ("devon", "Teacher")])
-def test_staff_and_admins_get_the_teacher_view(flow, persona, role):
-    body = login(flow, persona).text
-    assert f"{role} dashboard" in body
+def test_a_teacher_who_is_also_staff_gets_the_teacher_view(flow):
+    body = login(flow, "devon").text
+    assert "Teacher dashboard" in body
     assert "Your classes" in body and 'action="/sync"' in body
+
+
+def test_a_district_admin_without_classes_is_told_what_the_app_does(flow):
+    # Issue 14: no link offer, then an empty "No classes yet"; a page for them instead.
+    page = flow.login_with_button("priya")
+    assert page.url.endswith("/dashboard") and page.status == 200
+    body = text_of(page.text)
+    assert 'data-testid="admin-page"' in page.text and "District admin" in body
+    assert "How teachers get their classes" in body and "No classes yet" not in body
 
 
 # -- class page ---------------------------------------------------------------------------------

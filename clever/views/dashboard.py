@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
-from clever import roster, roster_csv, sync
+from clever import accounts, roster, roster_csv, sync
 from models import Enrollment, Section, TeacherSectionPreference, User, db
 
 bp = Blueprint("dashboard", __name__)
@@ -87,6 +87,8 @@ def dashboard():
     if user.is_teacher:
         shown = roster.classes_for_teacher(user)
         total = len(roster.classes_for_teacher(user, include_unselected=True))
+        if total == 0 and not accounts.holds_teacher_role(user):
+            return render_template("dashboard/admin.html")
         return render_template(
             "dashboard/teacher.html",
             cards=class_cards(shown, with_counts=True),
