@@ -77,7 +77,7 @@ def test_switch_person_from_the_dashboard_demo_and_logged_out_pages(new_context,
 
 
 @DEVICES
-def test_the_roster_filters_as_you_type_and_sorts_by_grade(new_context, device, screenshot):
+def test_the_roster_filters_as_you_type_and_sorts_by_grade(new_context, device):
     page = new_context(device).new_page()
     open_big_class(page, device)
     rows = page.get_by_test_id("roster").locator("tbody tr")
@@ -107,7 +107,6 @@ def test_the_roster_filters_as_you_type_and_sorts_by_grade(new_context, device, 
     header = page.locator("table.roster thead th").nth(1).bounding_box()
     region = scroller.bounding_box()
     assert abs(header["y"] - region["y"]) < 4, (header, region)
-    screenshot(page, "class-page")
 
     page.get_by_test_id("roster-sort").get_by_role("link", name="grade").click()
     page.wait_for_url(re.compile(r"\?sort=grade$"))
@@ -172,7 +171,7 @@ def test_without_javascript_times_read_in_utc(new_context):
     assert page.get_by_test_id("last-synced").locator("time").inner_text().endswith(" UTC")
 
 
-def test_on_a_phone_sync_and_class_choice_are_near_the_top(new_context, screenshot):
+def test_on_a_phone_sync_and_class_choice_are_near_the_top(new_context):
     page = new_context("iphone").new_page()
     log_in_with_our_button(page, "Ana")
     continue_as_new_teacher(page)
