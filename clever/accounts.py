@@ -92,9 +92,18 @@ LINK_OFFER_SECONDS = 600
 LINK_OFFER_KEY = "link_offer_until"
 
 
+def holds_teacher_role(user: User) -> bool:
+    """A teacher in Clever (or a local account, made by teachers), not only staff or a district
+    admin: those get the teacher view, but have no classes of their own to teach."""
+    return user.is_teacher and (user.clever_id is None or "teacher" in user.clever_roles.split(","))
+
+
 def next_url_after_login(user: User, created: bool) -> str:
-    """Where a fresh login goes: the link offer (new teachers), onboarding, or the dashboard."""
-    if created and user.is_teacher and user.password_hash is None and user.clever_id:
+    """Where a fresh login goes: the link offer (new teachers), onboarding, or the dashboard.
+
+    Staff and district admins without a teacher role get no link offer: the accounts made
+    here before Clever were teachers' accounts."""
+    if created and holds_teacher_role(user) and user.password_hash is None and user.clever_id:
         # The offer lives in this (brand-new) session only, so it proves a Clever login that
         # happened in this browser less than LINK_OFFER_SECONDS ago.
         session[LINK_OFFER_KEY] = time.time() + LINK_OFFER_SECONDS

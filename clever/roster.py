@@ -9,15 +9,38 @@ module only reads them, except for the teacher's own choice of classes.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from functools import cache
+
+from pyuca import Collator
+from sqlalchemy import func
 
 from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
 
 # -- a teacher's or a student's classes ----------------------------------------------------------
 
 
+# -- reading order ----------------------------------------------------------------------------
+# Sorted here, not in SQL: SQLite and PostgreSQL collate differently, and neither by default
+# the way a reader expects ("Ángel" among the A's, "Ørsted" among the O's). The Unicode
+# Collation Algorithm (DUCET) gives that order in every language the seed and districts use.
+
+
+@cache
+def _collator() -> Collator:
+    return Collator()  # loads the DUCET table once (about half a second)
+
+
+def collation_key(*parts: str | None) -> tuple:
+    """Sort key for text made of ``parts`` (e.g. last name, first name): the parts compare
+    case- and accent-insensitively first (UCA level 1, each part in turn), then with accents
+    and case only to break ties, so "Núñez" and "nunez" sit together, before "Nuñeza"."""
+    full = [_collator().sort_key(part or "") for part in parts]
+    primary = tuple(key[: key.index(0)] if 0 in key else key for key in full)
+    return (primary, tuple(full))
+
+
 def _by_name(sections: Iterable[Section]) -> list[Section]:
-    # Sorted here, not in SQL: collations differ between SQLite and PostgreSQL.
-    return sorted(sections, key=lambda s: (s.name.casefold(), s.id))
+    return sorted(sections, key=lambda s: (collation_key(s.name), s.id))
 
 
 def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
@@ -79,6 +102,19 @@ def save_class_selection(user: User, section_ids: Collection[int]) -> list[Secti
     return newly_selected
 
 
+def imported_totals(user: User) -> tuple[int, int]:
+    """(classes, distinct students) a teacher has imported and shown: what a sync brought."""
+    ids = [section.id for section in classes_for_teacher(user)]
+    if not ids:
+        return 0, 0
+    students = db.session.scalar(
+        db.select(func.count(func.distinct(Enrollment.student_id))).where(
+            Enrollment.section_id.in_(ids), Enrollment.archived_at.is_(None)
+        )
+    )
+    return len(ids), students or 0
+
+
 def unselected_sections(user: User) -> set[str]:
     """Clever ids of the classes this teacher chose not to sync."""
     return set(
@@ -111,7 +147,7 @@ def classes_for_student(user: User) -> list[Section]:
 
 
 def _by_person(people: Iterable[User]) -> list[User]:
-    return sorted(people, key=lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.id))
+    return sorted(people, key=lambda u: (collation_key(u.last_name, u.first_name), u.id))
 
 
 def section_teachers(section: Section) -> list[tuple[User, bool]]:
@@ -124,6 +160,29 @@ def section_teachers(section: Section) -> list[tuple[User, bool]]:
     primary = {user.id: is_primary for user, is_primary in rows}
     ordered = _by_person(user for user, _ in rows)
     return sorted(((u, primary[u.id]) for u in ordered), key=lambda pair: not pair[1])
+
+
+# Clever's grade values in school order; numbers sit between Kindergarten and PostGraduate.
+_GRADES_BEFORE = ("InfantToddler", "Preschool", "PreKindergarten", "TransitionalKindergarten")
+_GRADES_AFTER = ("PostGraduate", "Ungraded", "Other")
+
+
+def grade_rank(grade: str | None) -> int:
+    grade = (grade or "").strip()
+    if grade.isdigit():
+        return int(grade)
+    if grade == "Kindergarten":
+        return 0
+    if grade in _GRADES_BEFORE:
+        return _GRADES_BEFORE.index(grade) - len(_GRADES_BEFORE)
+    if grade in _GRADES_AFTER:
+        return 100 + _GRADES_AFTER.index(grade)
+    return 200  # unknown or missing: last
+
+
+def by_grade(students: Iterable[User]) -> list[User]:
+    """Students by grade in school order, then by name (the input's order: keep it sorted)."""
+    return sorted(students, key=lambda u: grade_rank(u.grade))
 
 
 def section_students(section: Section) -> list[User]:

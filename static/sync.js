@@ -56,12 +56,8 @@
     if (button) {
       button.disabled = false;
     }
-    var run = state.run || {};
     if (state.status === "ok") {
-      showMessage(
-        "Sync finished: " + run.added + " added, " + run.updated + " updated, " +
-          run.archived + " archived. Refreshing your classes…"
-      );
+      showMessage("Sync finished. Refreshing your classes…");
     } else if (state.status === "held") {
       showMessage("Sync is waiting for you: review the changes before they are applied.");
     } else {

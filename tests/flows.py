@@ -3,6 +3,7 @@ Clever) over real HTTP with its own cookie jar, following redirects between the 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -17,6 +18,13 @@ from clever.embedded_redis import free_port
 APP_PORT = free_port()
 APP_ORIGIN = f"http://127.0.0.1:{APP_PORT}"
 PRIMARY_REDIRECT_URI = f"{APP_ORIGIN}/auth/clever/callback"
+
+
+def base_letter(name: str) -> str:
+    """First letter without accents, to check reading order independently of the app's
+    collation: "Ångström" -> "a", "Đorđević" -> "d" (Đ and Ø have no decomposition)."""
+    letter = unicodedata.normalize("NFD", name)[0].casefold()
+    return {"đ": "d", "ø": "o", "ł": "l"}.get(letter, letter)
 
 
 @dataclass

@@ -19,6 +19,7 @@ PUBLIC = {
     "local.login",
     "local.signup",
     "demo.demo",
+    "demo.switch",  # "Switch person" signs out, like auth.logout; offered on the logged-out page
     "pages.privacy",
 }
 

@@ -16,7 +16,9 @@ def assert_friendly(page, status: int, reason: str, caplog) -> None:
     assert page.status == status, page.text[:500]
     assert 'data-testid="login-error"' in page.text
     assert f'data-reason="{reason}"' in page.text
-    assert "Try again" in page.text
+    # Issue 14: a refusal for the role offers "Sign out of Clever"; retrying would loop.
+    next_step = "Sign out of Clever" if reason == "no_usable_role" else "Try again"
+    assert next_step in page.text
     assert "Traceback" not in page.text
     reference = REFERENCE.search(page.text).group(1)
     assert any(reference in record.getMessage() for record in caplog.records)
@@ -112,3 +114,13 @@ def test_a_flood_of_oauth_requests_from_one_address_is_slowed_down(app, client, 
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert "Slow down" in limited.get_data(as_text=True)
+
+
+def test_a_guardian_is_offered_to_sign_out_of_clever_not_to_try_again(flow, sandbox):
+    page = flow.portal_launch("guardian")
+    assert page.status == 403
+    assert "Try again" not in page.text and "Sign out of Clever" in page.text
+    # In the demo it signs out of the simulated Clever and shows the persona picker.
+    picker = flow.go_form(page, "Sign out of Clever")
+    assert picker.url.startswith(f"{sandbox.url}/oauth/authorize?")
+    assert "Log in to Clever (simulated)" in picker.text

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from flows import base_letter
 
 from clever.sandbox import seed
 from clever.views.dashboard import grade_label, sort_name, subject_label
@@ -130,7 +131,9 @@ def test_teacher_dashboard_shows_every_class_as_a_card(flow):
     # Ana co-teaches exactly one class (Devon is its primary teacher).
     co_taught = [name for name, text in found.items() if "You co-teach this class" in text]
     assert len(co_taught) == 1
-    assert "Devon O'Hara (primary)" in found[co_taught[0]]
+    # The issue changed the wording: "Primary: …", not "Co-teacher: … (primary)".
+    assert "Primary: Devon O'Hara" in found[co_taught[0]]
+    assert "(primary)" not in found[co_taught[0]]
 
 
 def test_teacher_dashboard_has_the_sync_panel_and_class_selection(flow):
@@ -145,7 +148,7 @@ def test_teacher_dashboard_has_the_sync_panel_and_class_selection(flow):
 def test_a_co_teacher_sees_the_primary_teacher(flow):
     found = cards(login(flow, "devon").text)
     big = found["Grade 4 Math - Núñez - 2"]
-    assert "You co-teach this class" in big and "Ana Núñez (primary)" in big
+    assert "You co-teach this class" in big and "Primary: Ana Núñez" in big
 
 
 def test_hidden_classes_are_counted_and_all_hidden_is_explained(flow, app):
@@ -174,11 +177,19 @@ def test_a_teacher_with_no_classes_is_told_what_to_do(flow):
     assert 'data-testid="class-selection"' not in body  # nothing to choose from
 
 
-@pytest.mark.parametrize(("persona", "role"), [("priya", "District admin"), ("devon", "Teacher")])
-def test_staff_and_admins_get_the_teacher_view(flow, persona, role):
-    body = login(flow, persona).text
-    assert f"{role} dashboard" in body
+def test_a_teacher_who_is_also_staff_gets_the_teacher_view(flow):
+    body = login(flow, "devon").text
+    assert "Teacher dashboard" in body
     assert "Your classes" in body and 'action="/sync"' in body
+
+
+def test_a_district_admin_without_classes_is_told_what_the_app_does(flow):
+    # Issue 14: no link offer, then an empty "No classes yet"; a page for them instead.
+    page = flow.login_with_button("priya")
+    assert page.url.endswith("/dashboard") and page.status == 200
+    body = text_of(page.text)
+    assert 'data-testid="admin-page"' in page.text and "District admin" in body
+    assert "How teachers get their classes" in body and "No classes yet" not in body
 
 
 # -- class page ---------------------------------------------------------------------------------
@@ -190,12 +201,13 @@ def test_class_page_lists_teachers_and_the_roster_by_last_name(flow, app):
     assert "<h1" in body and "Grade 4 Math - Núñez - 2" in body
     teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
     assert teachers.index("Ana Núñez") < teachers.index("Devon O'Hara")
-    assert "Ana Núñez Primary teacher You" in teachers
+    assert "Ana Núñez Primary You" in teachers
     assert "Devon O'Hara Co-teacher" in teachers
     rows = re.findall(r'<td class="person-name">([^<]*)</td><td class="grade">([^<]*)</td>', body)
     assert len(rows) == 135
-    last_names = [html.unescape(name).split(", ")[0].casefold() for name, _ in rows]
-    assert last_names == sorted(last_names)
+    # Reading order (UCA), not code points: "Ångström" among the A's. Compare base letters.
+    initials = [base_letter(html.unescape(name)) for name, _ in rows]
+    assert initials == sorted(initials)
     assert {grade for _, grade in rows} == {"Grade 4"}
     assert "135 students" in text_of(body)
     # Section details Clever shares.
@@ -245,7 +257,7 @@ def test_student_dashboard_lists_classes_and_their_teachers(flow):
     assert page.url.endswith("/dashboard")  # no link offer for students
     found = cards(page.text)
     assert len(found) == 4
-    assert "Teachers: Ana Núñez (primary), Devon O'Hara" in found["Grade 4 Math - Núñez - 2"]
+    assert "Primary: Ana Núñez Co-teacher: Devon O'Hara" in found["Grade 4 Math - Núñez - 2"]
     assert "Teacher: Kwame Mensah" in found["Music - Mensah - 3"]
     assert all("students" not in text for text in found.values())  # no classmate counts
     assert "Student dashboard" in page.text
@@ -254,7 +266,7 @@ def test_student_dashboard_lists_classes_and_their_teachers(flow):
 def test_a_student_class_page_shows_teachers_never_classmates(flow):
     page = login(flow, "mateo")
     body = flow.client.get(class_link(page.text, "Grade 4 Math - Núñez - 2")).get_data(as_text=True)
-    assert 'data-testid="teachers"' in body and "Primary teacher" in body
+    assert 'data-testid="teachers"' in body and 'data-testid="primary-teacher">Primary<' in body
     assert 'data-testid="roster"' not in body and "<table" not in body
 
 
@@ -300,3 +312,117 @@ def test_subject_and_sort_labels():
     assert subject_label(None) == ""
     assert sort_name(User(first_name="Ana", last_name="Núñez")) == "Núñez, Ana"
     assert sort_name(User(first_name="Cher", last_name="")) == "Cher"
+    # Library tokens give students a last initial only.
+    assert sort_name(User(first_name="Zainab", last_name="A")) == "Zainab A."
+    assert sort_name(User(first_name="Zainab", last_name="A.")) == "Zainab A."
+
+
+def test_library_rosters_read_first_name_and_last_initial(flow):
+    page = login(flow, "library")
+    if page.url.endswith("/onboarding"):  # Library logins share no school: she names hers
+        page = flow.go_form(page, "Continue", {"school_name": "Birch Middle School"})
+    found = cards(page.text)
+    name = "7th Grade Life Science - Kobayashi - 1"
+    body = flow.client.get(class_link(page.text, name)).get_data(as_text=True)
+    rows = re.findall(r'<td class="person-name">([^<]*)</td>', body)
+    assert len(rows) == 20 and "Teacher" not in found[name]  # Hana is its only teacher
+    assert all(re.fullmatch(r"\S.* \w\.", html.unescape(row)) for row in rows), rows
+    assert not any(", " in row for row in rows)
+    teachers = text_of(body.split('data-testid="teachers"', 1)[1].split("</section>", 1)[0])
+    assert "Hana Kobayashi" in teachers  # teachers keep their full names
+
+
+def test_students_see_classes_and_teachers_but_no_sync_panel(flow):
+    body = login(flow, "mateo").text
+    assert len(cards(body)) == 4
+    assert "data-sync-panel" not in body and "Sync now" not in body and "Sync history" not in body
+
+
+def test_times_are_utc_to_the_second_and_shown_locally_by_a_script():
+    from datetime import datetime
+
+    from clever.views.sync import iso_time, sync_time
+
+    moment = datetime(2026, 12, 3, 14, 5, 9, 123456)  # naive, as SQLite returns it: UTC
+    assert iso_time(moment) == "2026-12-03T14:05:09Z"
+    assert sync_time(moment) == "3 Dec 2026, 14:05 UTC"  # the no-JavaScript fallback
+    script = (STATIC / "localtime.js").read_text()
+    assert "time[datetime$='Z']" in script and "Intl.DateTimeFormat" in script
+
+
+# -- a roster that scales: sort, filter, CSV -----------------------------------------------------
+
+
+def test_the_roster_sorts_by_grade_with_a_plain_link(flow, app, sandbox):
+    page = login(flow, "ana")
+    link = class_link(page.text, "Grade 4 Math - Núñez - 2")
+    with app.app_context():
+        section = db.session.get(Section, int(link.rsplit("/", 1)[1]))
+        students = [e.student for e in section.enrollments][:3]
+        for student, grade in zip(students, ["Kindergarten", "12", "PreKindergarten"]):
+            student.grade = grade
+        db.session.commit()
+        moved = [student.last_name for student in students]
+    by_name = flow.client.get(link).get_data(as_text=True)
+    assert f'href="{link}?sort=grade">grade</a>' in by_name
+    assert 'aria-current="true">name</a>' in by_name
+    body = flow.client.get(link + "?sort=grade").get_data(as_text=True)
+    assert 'aria-current="true">grade</a>' in body
+    rows = re.findall(r'<td class="person-name">([^<]*)</td><td class="grade">([^<]*)</td>', body)
+    grades = [grade for _, grade in rows]
+    assert grades[:2] == ["Pre-K", "Kindergarten"] and grades[-1] == "Grade 12"
+    assert html.unescape(rows[0][0]).startswith(moved[2] + ", ")
+    # Within a grade, still by name.
+    fourth = [base_letter(html.unescape(name)) for name, grade in rows if grade == "Grade 4"]
+    assert len(fourth) == 132 and fourth == sorted(fourth)
+    # The filter box is for JavaScript only: hidden in the plain page.
+    assert re.search(r'<p class="roster-filter" data-roster-filter hidden>', body)
+
+
+def test_a_teacher_downloads_the_roster_as_csv(flow, app):
+    page = login(flow, "ana")
+    link = class_link(page.text, "Grade 4 Math - Núñez - 2")
+    body = flow.client.get(link).get_data(as_text=True)
+    assert f'href="{link}/roster.csv" download' in body
+    response = flow.client.get(link + "/roster.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="Grade-4-Math-Nunez-2-roster.csv"'
+    )
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeffLast name,First name,Grade\r\n")
+    lines = text.lstrip("\ufeff").splitlines()
+    assert len(lines) == 136 and all(line.endswith(",Grade 4") for line in lines[1:])
+    names = [line.split(",")[0] for line in lines[1:]]
+    roster_rows = re.findall(r'<td class="person-name">([^<,]*),', body)
+    assert names == [html.unescape(name) for name in roster_rows]  # the page's order
+
+
+def test_the_csv_is_404_for_anyone_who_may_not_see_the_roster(flow, app):
+    page = login(flow, "mateo")
+    music = section_id(app, "Music - Mensah - 3")
+    assert flow.client.get(f"/classes/{music}").status_code == 200
+    assert flow.client.get(f"/classes/{music}/roster.csv").status_code == 404  # a student
+    assert "roster.csv" not in page.text
+    flow.client.post("/logout")
+    login(flow, "ana")  # Ana does not teach Music
+    assert flow.client.get(f"/classes/{music}/roster.csv").status_code == 404
+    assert flow.client.get("/classes/999999/roster.csv").status_code == 404
+    flow.client.post("/logout")
+    assert flow.client.get(f"/classes/{music}/roster.csv").headers["Location"] == "/login"
+
+
+def test_csv_cells_cannot_run_as_formulas(flow, app):
+    from clever.roster_csv import safe_cell
+
+    for dangerous in ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"):
+        assert safe_cell(dangerous) == "'" + dangerous
+    assert safe_cell("O'Hara") == "O'Hara" and safe_cell(None) == ""
+    page = login(flow, "ana")
+    link = class_link(page.text, "Homeroom 4B")
+    with app.app_context():
+        section = db.session.get(Section, int(link.rsplit("/", 1)[1]))
+        section.enrollments[0].student.last_name = '=HYPERLINK("http://x.example","Ñ")'
+        db.session.commit()
+    text = flow.client.get(link + "/roster.csv").get_data(as_text=True)
+    assert '"\'=HYPERLINK(""http://x.example"",""Ñ"")"' in text

@@ -101,3 +101,47 @@ def test_the_sandbox_picker_explains_every_persona(sandbox):
     for persona in seed.PERSONAS.values():
         assert persona.exercises in picker
         assert f"Log in as {persona.name.split(' ')[0]}" in picker
+
+
+# -- switching person -------------------------------------------------------------------------
+
+
+def test_switch_person_signs_out_of_both_and_shows_the_picker(flow, sandbox):
+    page = flow.login_with_button("mateo")
+    assert 'data-testid="demo-bar"' in page.text and "Switch person" in page.text
+    # Without switching, "Pick a persona" goes straight back in as Mateo (Clever remembers him).
+    again = flow.go("/auth/clever/login")
+    assert again.url.endswith("/dashboard") and "Mateo Ramírez" in again.text
+    picker = flow.go_form(again, "Switch person")
+    assert picker.url.startswith(f"{sandbox.url}/oauth/authorize?")
+    assert "Log in to Clever (simulated)" in picker.text
+    assert flow.client.get("/dashboard").status_code == 302  # signed out of the app too
+    page = flow.go_form(picker, "Log in as Ana")
+    if page.url.endswith("/account/link"):
+        page = flow.go_form(page, "No, I'm new")
+    assert 'data-testid="identity-name">Ana Núñez<' in page.text
+
+
+def test_switch_person_is_offered_on_the_demo_and_logged_out_pages(flow, client):
+    for path in ("/demo", "/logged-out"):
+        body = client.get(path).get_data(as_text=True)
+        assert re.search(r'<form method="post" action="/demo/switch"[^>]*>\s*<button', body), path
+    picker = flow.go_form(flow.go("/logged-out"), "Switch person")
+    assert "Log in to Clever (simulated)" in picker.text
+
+
+def test_the_demo_shows_the_seeded_local_account_only_when_it_exists(app, client):
+    from clever.demo import DEMO_LOCAL_EMAIL, DEMO_LOCAL_PASSWORD
+    from clever.local_accounts import ensure_local_account
+
+    assert DEMO_LOCAL_EMAIL not in client.get("/demo").get_data(as_text=True)
+    with app.app_context():
+        ensure_local_account(DEMO_LOCAL_EMAIL, DEMO_LOCAL_PASSWORD, "Ana", "Núñez")
+    body = client.get("/demo").get_data(as_text=True)
+    assert DEMO_LOCAL_EMAIL in body and DEMO_LOCAL_PASSWORD in body
+
+
+def test_there_is_no_switch_against_the_real_clever(real_clever_client):
+    assert real_clever_client.post("/demo/switch").status_code == 404
+    body = real_clever_client.get("/logged-out").get_data(as_text=True)
+    assert "Switch person" not in body and "/demo/switch" not in body

@@ -72,10 +72,11 @@ def flash_sync_notice(outcome: SyncOutcome | None) -> None:
     """The login goes on whatever the sync did; say so when the roster may be stale."""
     if outcome is None:
         return
-    if outcome.failed:
+    if outcome.failed and not current_user.is_teacher:
+        # Teachers read this in the sync panel already: one warning, not the same one twice.
         flash(
-            "We couldn't refresh your classes from Clever just now, so you're seeing the last "
-            "roster we imported. Try “Sync now” in a minute.",
+            "We couldn't refresh your classes from Clever just now, so you're seeing the "
+            "classes we imported last time.",
             "warning",
         )
     elif outcome.skipped:

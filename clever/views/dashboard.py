@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func
 
-from clever import roster, sync
+from clever import accounts, roster, roster_csv, sync
 from models import Enrollment, Section, TeacherSectionPreference, User, db
 
 bp = Blueprint("dashboard", __name__)
@@ -27,8 +27,10 @@ class ClassCard:
     teachers: list[tuple[User, bool]]  # (teacher, is_primary), the primary first
     students: int | None  # None where the viewer is not shown the roster (students)
 
-    def other_teachers(self, user: User) -> list[tuple[User, bool]]:
-        return [(teacher, primary) for teacher, primary in self.teachers if teacher.id != user.id]
+    def teacher_groups(self, viewer: User) -> tuple[list[User], list[User]]:
+        """(primary teachers, co-teachers) of the class, leaving out the viewer."""
+        others = [(t, primary) for t, primary in self.teachers if t.id != viewer.id]
+        return [t for t, primary in others if primary], [t for t, primary in others if not primary]
 
     def is_primary(self, user: User) -> bool:
         return any(primary for teacher, primary in self.teachers if teacher.id == user.id)
@@ -85,6 +87,8 @@ def dashboard():
     if user.is_teacher:
         shown = roster.classes_for_teacher(user)
         total = len(roster.classes_for_teacher(user, include_unselected=True))
+        if total == 0 and not accounts.holds_teacher_role(user):
+            return render_template("dashboard/admin.html")
         return render_template(
             "dashboard/teacher.html",
             cards=class_cards(shown, with_counts=True),
@@ -98,24 +102,54 @@ def dashboard():
     )
 
 
+def visible_section(section_id: int) -> Section:
+    """The class, if the current user may see it; 404 otherwise (whether a class exists is
+    nobody's business but its own people's)."""
+    section = db.session.get(Section, section_id)
+    if section is None or not roster.can_view_section(current_user, section):
+        abort(404)
+    return section
+
+
 @bp.get("/classes/<id:section_id>")
 @login_required
 def class_page(section_id: int):
-    """One class: its teachers (the primary marked) and, for teachers, the roster."""
+    """One class: its teachers (the primary marked) and, for teachers, the roster, by name or
+    (``?sort=grade``) by grade: links, so sorting works without JavaScript."""
     user = current_user._get_current_object()
-    section = db.session.get(Section, section_id)
-    # 404, not 403: whether a class exists is nobody's business but its own people's.
-    if section is None or not roster.can_view_section(user, section):
-        abort(404)
+    section = visible_section(section_id)
+    sort = "grade" if request.args.get("sort") == "grade" else "name"
+    # Students see who teaches the class, never their classmates (as in Clever's scopes).
+    students = roster.section_students(section) if user.is_teacher else None
+    if students and sort == "grade":
+        students = roster.by_grade(students)
     return render_template(
         "dashboard/class.html",
         section=section,
         teachers=roster.section_teachers(section),
-        # Students see who teaches the class, never their classmates (as in Clever's scopes).
-        students=roster.section_students(section) if user.is_teacher else None,
+        students=students,
+        sort=sort,
         hidden=user.is_teacher and is_hidden_by(user, section),
         last=sync.last_sync(user),
         hold=sync.class_holds(user).get(section.id),
+    )
+
+
+@bp.get("/classes/<id:section_id>/roster.csv")
+@login_required
+def class_csv(section_id: int):
+    """The roster as a spreadsheet, for the class's teachers only."""
+    section = visible_section(section_id)
+    if not current_user.is_teacher:
+        abort(404)  # students may see the class, never its roster
+    body = roster_csv.roster_csv(roster.section_students(section), grade_label)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{roster_csv.filename_for(section)}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -149,10 +183,18 @@ def subject_label(subject: str | None) -> str:
     return subject[:1].upper() + subject[1:]
 
 
+def is_initial(name: str) -> bool:
+    """A last name that is only an initial ("A" or "A."): Library tokens give students that."""
+    return len(name.strip().rstrip(".")) == 1
+
+
 @bp.app_template_filter("sort_name")
 def sort_name(user: User) -> str:
-    """Roster order reads best as "Last, First"."""
+    """Roster order reads best as "Last, First"; a last initial reads as "First L." instead
+    ("A, Zainab" looks like a surname)."""
     if user.last_name and user.first_name:
+        if is_initial(user.last_name):
+            return f"{user.first_name} {user.last_name.strip().rstrip('.')}."
         return f"{user.last_name}, {user.first_name}"
     return user.last_name or user.first_name or "Unnamed"
 

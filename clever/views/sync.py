@@ -165,9 +165,12 @@ def panel() -> dict[str, Any]:
     if "sync_panel" not in g:
         user = current_user
         held = sync.pending_held_run(user) if user.is_teacher else None
+        classes, students = roster.imported_totals(user)
         state = sync.sync_status(user)
         run = state["run"]
         g.sync_panel = {
+            "classes": classes,
+            "students": students,
             "state": state,
             # A district login whose district shares no rosters (the latest run says so).
             "no_rosters": state["status"] == sync.SyncStatus.FAILED
@@ -200,5 +203,7 @@ def sync_time(moment: datetime | None) -> str:
 
 @bp.app_template_filter("iso_time")
 def iso_time(moment: datetime | None) -> str:
+    """For <time datetime>: UTC to the second ("2026-12-03T14:05:09Z"); microseconds are not
+    valid there. static/localtime.js shows it in the reader's time zone."""
     moment = sync.as_utc(moment)
-    return moment.isoformat() if moment else ""
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else ""

@@ -154,3 +154,45 @@ def test_student_pages(new_context, sandbox, device):
     axe.assert_clean(
         ["sandbox picker from the Portal", "student dashboard", "class page (student)"]
     )
+
+
+def test_pages_added_for_a_teachers_day(new_context, sandbox):
+    """Issue 14's pages: a district admin's page, a guardian's refusal, the sync history with
+    its IT details open, and a roster sorted by grade and filtered."""
+    page = new_context().new_page()
+    axe = Scanner(page)
+    page.goto("/auth/clever/login")
+    pick(page, "Priya")
+    page.get_by_test_id("admin-page").wait_for()
+    axe.scan("district admin page")
+    page.goto("/sync/history")
+    page.get_by_text("Details for your school's IT").click()
+    axe.scan("sync history, IT details open")
+
+    guardian = new_context().new_page()
+    axe.page = guardian
+    guardian.goto(f"{sandbox.url}/portal")
+    pick(guardian, "Rosa")
+    guardian.wait_for_url(f"{sandbox.url}/portal")
+    guardian.get_by_role("link", name="Roster Room").click()
+    guardian.get_by_test_id("login-error").wait_for()
+    axe.scan("guardian refusal")
+
+    teacher = new_context("iphone").new_page()
+    axe.page = teacher
+    teacher.goto("/auth/clever/login")
+    pick(teacher, "Ana")
+    teacher.get_by_role("button", name="No, I'm new here").click()
+    teacher.wait_for_url(DASHBOARD)
+    link = teacher.get_by_test_id("class-card").filter(has_text="Grade 4 Math").get_by_role("link")
+    teacher.goto(link.get_attribute("href") + "?sort=grade")
+    teacher.get_by_label("Find a student").fill("a")
+    axe.scan("class page sorted by grade and filtered (iPhone)")
+    axe.assert_clean(
+        [
+            "district admin page",
+            "sync history, IT details open",
+            "guardian refusal",
+            "class page sorted by grade and filtered (iPhone)",
+        ]
+    )

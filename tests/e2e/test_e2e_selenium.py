@@ -7,6 +7,7 @@ error page."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
@@ -73,3 +74,80 @@ def test_login_failure_shows_a_friendly_page(browser, sandbox):
     assert any(link.text == "Try again" for link in browser.find_all("a.button"))
     assert not browser.find_all("[data-testid=identity-name]")
     assert_accessible(browser, "login error page")
+
+
+# -- a teacher's day, polished (issue 14) --------------------------------------------------------
+
+
+def test_switch_person_in_the_demo(browser):
+    browser.open("/demo")
+    browser.click_link("Pick a persona")
+    browser.click_button("Log in as Mateo")
+    browser.wait_for_path(r"/dashboard$")
+    browser.click_button("Switch person")
+    browser.wait_for_path(r"/oauth/authorize$")
+    browser.click_button("Log in as Ana")
+    browser.wait_for_path(r"/account/link$")
+    browser.click_button("No, I'm new here")
+    browser.wait_for_path(r"/dashboard$")
+    assert browser.text_of("[data-testid=identity-name]") == "Ana Núñez"
+
+
+def open_big_class(browser) -> None:
+    portal_launch(browser, "Ana")
+    browser.wait_for_path(r"/account/link$")
+    browser.click_button("No, I'm new here")
+    browser.wait_for_path(r"/dashboard$")
+    browser.click_link("Grade 4 Math - Núñez - 2")
+    browser.wait_for_path(r"/classes/\d+$")
+
+
+def visible_rows(browser) -> int:
+    return browser.driver.execute_script(
+        "return [...document.querySelectorAll('table.roster tbody tr')].filter(r => !r.hidden)"
+        ".length"
+    )
+
+
+def test_roster_filter_sort_and_csv(browser):
+    open_big_class(browser)
+    assert visible_rows(browser) == 135
+    box = browser.find("[data-testid=roster-filter]")
+    box.send_keys("nunez")  # no accents typed; finds the Núñez, Nuñez … of the class
+    browser.wait(lambda driver: visible_rows(browser) < 135, "the filter never applied")
+    shown = browser.driver.execute_script(
+        "return [...document.querySelectorAll('table.roster tbody tr')].filter(r => !r.hidden)"
+        ".map(r => r.querySelector('.person-name').textContent)"
+    )
+    assert shown and all(
+        "nunez" in unicodedata.normalize("NFD", n).encode("ascii", "ignore").decode().lower()
+        for n in shown
+    ), shown
+    # The CSV, fetched by the page with the teacher's own session.
+    text = browser.driver.execute_async_script(
+        "const done = arguments[0];"
+        "fetch(document.querySelector('[data-testid=export-csv]').href)"
+        ".then(r => r.text()).then(done, e => done('error ' + e));"
+    )
+    lines = text.lstrip("\ufeff").splitlines()
+    assert lines[0] == "Last name,First name,Grade" and len(lines) == 136
+    browser.click_link("grade")
+    browser.wait_for_path(r"/classes/\d+$")
+    assert "sort=grade" in browser.driver.current_url and visible_rows(browser) == 135
+
+
+def test_library_names_and_local_time(browser):
+    portal_launch(browser, "Hana")
+    browser.wait_for_path(r"/account/link$")
+    browser.click_button("No, I'm new here")
+    browser.wait_for_path(r"/onboarding$")
+    browser.find("input[name=school_name]").send_keys("Birch Middle School")
+    browser.click_button("Save and continue")
+    browser.wait_for_path(r"/dashboard$")
+    moment = browser.find("[data-testid=last-synced] time[data-local]")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", moment.get_attribute("datetime"))
+    assert moment.get_attribute("title").endswith(" UTC")  # the server's text, kept on hover
+    browser.click(".class-card .class-name a")
+    browser.wait_for_path(r"/classes/\d+$")
+    names = [cell.text for cell in browser.find_all("table.roster td.person-name")]
+    assert names and all(re.fullmatch(r"\S.* \w\.", name) for name in names), names
