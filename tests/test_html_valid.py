@@ -120,6 +120,14 @@ def visit_every_page(flow, app, sandbox, pages: Pages) -> None:
     pages.save("onboarding", flow.go_form(renee, "No, I'm new").text)
     pages.save("admin page", flow.login_with_button("priya").text)
     pages.save("student dashboard", flow.login_with_button("mateo").text)
+    # A logout whose form token expired, with nothing showing it came from our own page.
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        confirm = flow.client.post("/logout")
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert confirm.status_code == 400
+    pages.save("logout confirmation", confirm.get_data(as_text=True))
 
 
 def test_every_page_template_is_valid_html(vnu_jar, flow, app, sandbox, tmp_path):
@@ -141,7 +149,7 @@ def test_every_page_template_is_valid_html(vnu_jar, flow, app, sandbox, tmp_path
         timeout=120,
     )
     messages = json.loads(result.stderr or result.stdout)["messages"]
-    assert len(pages.files) == 18
+    assert len(pages.files) == 19
     errors = [
         f"{pages.files.get(m.get('url', '').rsplit('/', 1)[-1], m.get('url'))}: "
         f"line {m.get('lastLine')}: {m['message']}"
