@@ -157,6 +157,7 @@ class CleverAPI:
         requests_per_minute: int = TUNABLES["CLEVER_REQUESTS_PER_MINUTE"],
         max_rate_limit_wait: float = TUNABLES["CLEVER_MAX_RATE_LIMIT_WAIT"],
         session: requests.Session | None = None,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         page_size: int | None = None,
@@ -190,6 +191,9 @@ class CleverAPI:
         self._session = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
+        # A time (by ``clock``) past which no request starts and no wait ends: a login must
+        # finish before the server's worker timeout, whatever Clever does.
+        self.deadline = deadline
         self._limiter = _RateLimiter(requests_per_minute, RATE_WINDOW, clock, sleep)
         self._calls = 0
         self._calls_lock = threading.Lock()
@@ -371,7 +375,7 @@ class CleverAPI:
                 params=params,
                 headers={"Accept": "application/json"},
                 auth=self._auth,
-                timeout=self.timeout,
+                timeout=self._timeout_within_deadline(path),
                 allow_redirects=False,
             )
             outcome = str(response.status_code)
@@ -385,6 +389,20 @@ class CleverAPI:
             log.debug("GET %s -> %s in %.3fs", path, outcome, elapsed)
             metrics.observe_clever_request(path, outcome, elapsed)
 
+    def _timeout_within_deadline(self, path: str) -> tuple[float, float]:
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - self._clock()
+        if left <= 0:
+            raise CleverAPIError("timeout", None, path, "deadline passed")
+        connect, read = self.timeout
+        return (min(connect, left), min(read, left))
+
+    def _check_wait(self, until: float, path: str) -> None:
+        """A wait that would end past the deadline fails now instead of after it."""
+        if self.deadline is not None and until >= self.deadline:
+            raise CleverAPIError("timeout", None, path, "deadline passed")
+
     def _backoff_delay(self, retry: int) -> float:
         # Exponential with "equal jitter": at least half the step, so retries stay spaced out,
         # plus a random half, so threads and processes do not retry in lockstep.
@@ -393,6 +411,7 @@ class CleverAPI:
 
     def _retry_sleep(self, retry: int, path: str, reason: str) -> None:
         delay = self._backoff_delay(retry)
+        self._check_wait(self._clock() + delay, path)
         log.warning(
             "Clever API GET %s failed (%s); retry %d of %d in %.2fs",
             path,
@@ -419,6 +438,7 @@ class CleverAPI:
             until = now + wait
         if wait > self.max_rate_limit_wait:
             raise CleverAPIError("rate_limited", 429, path, "reset too far away")
+        self._check_wait(until, path)
         log.warning("Clever API GET %s rate limited (429); waiting %.1fs", path, until - now)
         self._limiter.pause_until(until)
 

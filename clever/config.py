@@ -60,6 +60,10 @@ TUNABLES: dict[str, object] = {
     "CLEVER_REQUESTS_PER_MINUTE": 1200,
     # The longest a 429 is waited out before the call fails (a login cannot wait a minute).
     "CLEVER_MAX_RATE_LIMIT_WAIT": 30.0,
+    # A login's whole conversation with Clever after the code exchange (identity, roster) ends
+    # within this many seconds, below gunicorn.conf.py's 60 s worker timeout; the token exchange
+    # itself is bounded by CLEVER_HTTP_TIMEOUT (10 s) and never retried.
+    "LOGIN_DEADLINE_SECONDS": 20,
     # Requests in flight at once while reading one roster.
     "SYNC_CONCURRENCY": 8,
     # `limit` on every list read with a district-app token (Clever allows up to 10000), so a

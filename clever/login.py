@@ -10,6 +10,7 @@ none is cached), the first roster read (``/users/{id}/sections``) beside ``/user
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,10 @@ def init_app(app: Flask) -> None:
 
 def complete_login(grant: oauth.CleverGrant) -> LoginResult:
     """Finish a login whose code was exchanged; raise LoginFailure for the error page."""
-    identity = read_identity(sync.make_api(grant.access_token))
+    # Every Clever read of this login, the sync's included, ends by the deadline: past it the
+    # login fails kindly (or, in the sync, keeps the last roster) before gunicorn kills it.
+    deadline = time.time() + current_app.config["LOGIN_DEADLINE_SECONDS"]
+    identity = read_identity(sync.make_api(grant.access_token, deadline=deadline))
     try:
         user, created = accounts.provision_from_clever(identity.me, identity.clever_user)
     except accounts.NoUsableRole:

@@ -661,3 +661,25 @@ def test_calls_counter_is_exact_under_threads(requests_mock, client):
         results = list(pool.map(lambda _: client.me()["id"], range(160)))
     assert results == [TEACHER_ID] * 160
     assert client.calls == 161 == requests_mock.call_count  # the retry counts too
+
+
+def test_a_deadline_caps_each_request_and_stops_retries(requests_mock, make_api, clock):
+    deadline = clock.time() + 2.5
+    client = make_api(max_retries=5, backoff=1.0, deadline=deadline)
+    requests_mock.get(ME_URL, status_code=503)
+    with pytest.raises(CleverAPIError) as info:
+        client.me()
+    assert info.value.kind == "timeout" and "deadline" in info.value.detail
+    # Retries stopped before the deadline: no wait ended past it, and fewer than 6 attempts.
+    assert clock.time() < deadline and sum(clock.sleeps) < 2.5
+    assert 1 <= requests_mock.call_count < 6
+    read_timeouts = [request.timeout[1] for request in requests_mock.request_history]
+    assert all(timeout <= 2.5 for timeout in read_timeouts)
+
+
+def test_no_request_starts_after_the_deadline(requests_mock, make_api, clock):
+    client = make_api(deadline=clock.time() - 1)
+    requests_mock.get(ME_URL, **ok({"data": {"id": TEACHER_ID}}))
+    with pytest.raises(CleverAPIError, match="timeout"):
+        client.me()
+    assert requests_mock.call_count == 0

@@ -4,6 +4,7 @@ that also appears in the log line, a meaningful status, and never a stack trace.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -64,6 +65,20 @@ def test_token_endpoint_timeout(app, app_config, sandbox, flow, caplog):
     sandbox.add_fault(path="/oauth/tokens", delay=2.0)
     page = flow.login_with_button("ana")
     assert_friendly(page, 502, "clever_unavailable", caplog)
+
+
+def test_a_login_ends_by_its_deadline_however_slow_clever_is(app, sandbox, flow, caplog):
+    """Each read of /users/{id} hangs 5 s and would be retried 3 times (about 20 s); the login's
+    deadline (2 s here, 20 s by default, below gunicorn's 60 s) ends it with the friendly page."""
+    app.config.update(LOGIN_DEADLINE_SECONDS=2, CLEVER_HTTP_TIMEOUT=(1.0, 4.0))
+    sandbox.add_fault(path="/v3.0/users/*", delay=5.0)
+    flow.sign_in_to_clever("ana")
+    started = time.monotonic()
+    page = flow.login_with_button("ana")
+    elapsed = time.monotonic() - started
+    assert_friendly(page, 502, "clever_unavailable", caplog)
+    assert elapsed < 2 + 1.5, elapsed  # the deadline, plus the exchange and the page
+    assert nobody_logged_in(flow.client)
 
 
 def test_expired_code_is_invalid_grant(flow, sandbox, caplog):

@@ -87,6 +87,15 @@ def test_a_job_carries_ids_only(app, sandbox, redis_client):
     assert stored[b"description"] == f"manual sync of user {user_id}".encode()
 
 
+def run_is_open(app, user_id: int) -> bool:
+    with app.app_context():
+        found = db.session.scalar(
+            db.select(SyncRun.id).filter_by(user_id=user_id, status="running")
+        )
+        db.session.remove()
+        return found is not None
+
+
 def test_a_job_whose_worker_is_killed_is_retried_and_completes_once(
     app, sandbox, redis_client, own_workers, monkeypatch
 ):
@@ -97,7 +106,11 @@ def test_a_job_whose_worker_is_killed_is_retried_and_completes_once(
     sandbox.add_fault(path="/v3.0/*", delay=1.5, times=4)
     user_id = press_sync_now(app, sandbox, "ana")
     deadline = time.monotonic() + 20
-    while not any(r["path"].startswith("/v3.0/") for r in sandbox.requests_log(kind="api")):
+    # Mid-way: its run row is open (reads already go out before it is written) and a slow read
+    # is in flight.
+    while not run_is_open(app, user_id) or not any(
+        r["path"].startswith("/v3.0/") for r in sandbox.requests_log(kind="api")
+    ):
         assert time.monotonic() < deadline, "the worker never started the sync"
         time.sleep(0.05)
     first.kill()

@@ -57,7 +57,8 @@ def test_json_lines_carry_the_request_and_never_a_name(app, flow, sandbox):
     (dashboard_line,) = [line for line in access if line["request_id"] == request_id]
     assert dashboard_line["route"] == "dashboard.dashboard" and dashboard_line["status"] == 200
     assert isinstance(dashboard_line["user_id"], int) and dashboard_line["duration_ms"] >= 0
-    assert any(line["logger"] == "clever.sync" for line in lines)
+    (sync_line,) = [line for line in lines if "sync_run_id" in line]
+    assert sync_line["logger"] == "clever.sync" and isinstance(sync_line["sync_run_id"], int)
     text = stream.getvalue()
     names = {
         part

@@ -180,7 +180,9 @@ class RosterAccess:
         return listed.get(self.district_id or "")
 
     def _use(self, token: str) -> CleverAPI:
-        api = make_api(token, page_size=current_app.config["CLEVER_PAGE_SIZE"])
+        # The roster's reads share the login's deadline, if the user's client has one.
+        deadline = self.user_api.deadline if self.user_api is not None else None
+        api = make_api(token, page_size=current_app.config["CLEVER_PAGE_SIZE"], deadline=deadline)
         self.apis.append(api)
         return api
 

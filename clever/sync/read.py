@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 OPTIONAL_KINDS = frozenset({"unauthorized", "forbidden", "not_found"})
 
 
-def make_api(token: str, *, page_size: int | None = None) -> CleverAPI:
+def make_api(
+    token: str, *, page_size: int | None = None, deadline: float | None = None
+) -> CleverAPI:
     """A Clever API client configured from the app (timeouts, retries, rate-limit patience).
 
     ``page_size`` only for a district-app token: user tokens must never send ``limit``.
+    ``deadline`` (``time.time()`` value): no request starts and no retry waits past it.
     """
     config = current_app.config
     return CleverAPI(
@@ -39,6 +42,7 @@ def make_api(token: str, *, page_size: int | None = None) -> CleverAPI:
         requests_per_minute=config["CLEVER_REQUESTS_PER_MINUTE"],
         max_rate_limit_wait=config["CLEVER_MAX_RATE_LIMIT_WAIT"],
         page_size=page_size,
+        deadline=deadline,
     )
 
 

@@ -343,6 +343,8 @@ def _sync(
         run_id, user_id, trigger, role, outcome.status, outcome.sections_total,
         outcome.added, outcome.updated, outcome.archived, outcome.restored,
         outcome.api_calls, outcome.duration_ms,
+        # Fields of their own in the JSON log lines, for searching by run or user.
+        extra={"sync_run_id": run_id, "sync_user_id": user_id},
     )  # fmt: skip
     progress.finish(outcome)
     metrics.observe_sync(trigger, outcome.status, (outcome.duration_ms or 0) / 1000)
