@@ -136,6 +136,13 @@ class SeleniumBrowser:
     def text_of(self, css: str) -> str:
         return self.find(css).text.strip()
 
+    def texts(self, css: str) -> list[str]:
+        """The shown text of every element matching ``css`` (none: an empty list)."""
+        return [element.text.strip() for element in self.find_all(css)]
+
+    def page_text(self) -> str:
+        return self.text_of("body")
+
     def click(self, css: str) -> None:
         """Click the first element matching ``css`` and wait for what it loads."""
         element = self.find(css)
@@ -174,6 +181,49 @@ class SeleniumBrowser:
         self.wait(self.ready, "page never finished loading")
 
 
+class PlaywrightBrowser:
+    """A Playwright page behind SeleniumBrowser's moves, so one scenario runs in every engine."""
+
+    def __init__(self, page, app_url: str, sandbox_url: str) -> None:
+        self.page = page
+        self.app_url = app_url
+        self.sandbox_url = sandbox_url
+
+    def open(self, url: str) -> None:
+        self.page.goto(url if url.startswith("http") else self.app_url + url)
+
+    def wait_for_path(self, pattern: str) -> None:
+        regex = re.compile(pattern)
+        self.page.wait_for_url(lambda url: bool(regex.search(url.split("?", 1)[0])))
+        self.page.wait_for_load_state()
+
+    def find(self, css: str):
+        element = self.page.locator(css).first
+        element.wait_for()
+        return element
+
+    def text_of(self, css: str) -> str:
+        return self.find(css).inner_text().strip()
+
+    def texts(self, css: str) -> list[str]:
+        return [text.strip() for text in self.page.locator(css).all_inner_texts()]
+
+    def page_text(self) -> str:
+        return self.text_of("body")
+
+    def click(self, css: str) -> None:
+        self.find(css).click()
+        self.page.wait_for_load_state()
+
+    def click_button(self, text: str) -> None:
+        self.page.locator("button:visible", has_text=text).first.click()
+        self.page.wait_for_load_state()
+
+    def click_link(self, text: str) -> None:
+        self.page.locator("a:visible", has_text=text).first.click()
+        self.page.wait_for_load_state()
+
+
 @pytest.fixture(scope="session")
 def _firefox() -> Iterator:
     need("firefox")
@@ -196,3 +246,14 @@ def firefox(_firefox, live_url, sandbox) -> SeleniumBrowser:
 @pytest.fixture
 def webkit(_webkit, live_url, sandbox) -> SeleniumBrowser:
     return SeleniumBrowser(_webkit, live_url, sandbox.url).fresh()
+
+
+@pytest.fixture(params=["chromium", "iphone", "firefox", "webkit"])
+def any_browser(request, live_url, sandbox):
+    """Each engine in turn behind one interface: Chromium on a desktop and as an iPhone 13
+    (Playwright), Firefox ESR and WebKit (Selenium)."""
+    if request.param in ("firefox", "webkit"):
+        return request.getfixturevalue(request.param)
+    new_context = request.getfixturevalue("new_context")
+    page = new_context(None if request.param == "chromium" else request.param).new_page()
+    return PlaywrightBrowser(page, live_url, sandbox.url)
