@@ -420,8 +420,12 @@ def firefox_driver(
     accept_insecure_certs: bool = False,
     prefs: dict[str, Any] | None = None,
     window_size: tuple[int, int] = (1280, 1024),
+    time_zone: str | None = None,
 ) -> Iterator[WebDriver]:
-    """Yield a Selenium Firefox (ESR) WebDriver; quits it and kills its processes on exit."""
+    """Yield a Selenium Firefox (ESR) WebDriver; quits it and kills its processes on exit.
+
+    ``time_zone`` (an IANA name) is the browser's zone: ``TZ`` in the driver's environment only.
+    """
     from selenium import webdriver
     from selenium.webdriver.firefox.options import Options
     from selenium.webdriver.firefox.service import Service
@@ -457,6 +461,7 @@ def firefox_driver(
         with open(log_path, "w") as log:
             service = Service(
                 executable_path=geckodriver_path(),
+                env={**os.environ, "TZ": time_zone} if time_zone else None,
                 log_output=log,
                 popen_kw={"start_new_session": True},
             )
@@ -552,8 +557,11 @@ def webkit_driver(
     page_load_timeout: float = PAGE_LOAD_TIMEOUT,
     start_timeout: float = DRIVER_START_TIMEOUT,
     accept_insecure_certs: bool = False,
+    time_zone: str | None = None,
 ) -> Iterator[WebDriver]:
     """Yield a Selenium WebKitGTK WebDriver (MiniBrowser) on its own Xvfb display.
+
+    ``time_zone`` (an IANA name) is the browser's zone: ``TZ`` in the driver's environment only.
 
     DISPLAY is set only in the WebKitWebDriver process's environment. Start is bounded by
     ``start_timeout`` (without a display WebKit hangs silently). On exit the session is quit and
@@ -576,6 +584,8 @@ def webkit_driver(
     with xvfb_display() as display, tempfile.TemporaryDirectory(prefix="e2e-webkit-") as tmp:
         env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
         env["DISPLAY"] = display
+        if time_zone:
+            env["TZ"] = time_zone
         env.setdefault("XDG_RUNTIME_DIR", tmp)
         log_path = Path(tmp) / "webkitwebdriver.log"
         with open(log_path, "w") as log:

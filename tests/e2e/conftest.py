@@ -26,6 +26,8 @@ from .browsers import firefox_driver, need, new_chromium_context, playwright_chr
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SCREENSHOT_VIEWPORT = {"width": 1024, "height": 720}
 DEFAULT_TIMEOUT_MS = 20_000
+# Firefox and WebKit run in a zone other than the machine's UTC, so local times are tested.
+SELENIUM_TIME_ZONE = "America/New_York"
 
 
 # -- Chromium (Playwright) ---------------------------------------------------------------------
@@ -227,14 +229,14 @@ class PlaywrightBrowser:
 @pytest.fixture(scope="session")
 def _firefox() -> Iterator:
     need("firefox")
-    with firefox_driver(window_size=(1200, 900)) as driver:
+    with firefox_driver(window_size=(1200, 900), time_zone=SELENIUM_TIME_ZONE) as driver:
         yield driver
 
 
 @pytest.fixture(scope="session")
 def _webkit() -> Iterator:
     need("webkit")
-    with webkit_driver() as driver:
+    with webkit_driver(time_zone=SELENIUM_TIME_ZONE) as driver:
         yield driver
 
 

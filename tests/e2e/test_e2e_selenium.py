@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from clever.sandbox import seed
 
 from .axe import axe_selenium, format_violations, serious_or_critical
+from .conftest import SELENIUM_TIME_ZONE
 
 pytestmark = pytest.mark.browser
 
@@ -145,9 +148,17 @@ def test_library_names_and_local_time(browser):
     browser.click_button("Save and continue")
     browser.wait_for_path(r"/dashboard$")
     moment = browser.find("[data-testid=last-synced] time[data-local]")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", moment.get_attribute("datetime"))
+    stamp = moment.get_attribute("datetime")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
     assert moment.get_attribute("title").endswith(" UTC")  # the server's text, kept on hover
+    # Shown in the browser's zone (conftest starts it in New York, the machine runs on UTC).
+    zone = browser.driver.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert zone == SELENIUM_TIME_ZONE
+    local = datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
+    assert f"{local:%I:%M}" in moment.text and "UTC" not in moment.text, moment.text
+    assert re.search(r"E[SD]T|GMT-[45]", moment.text), moment.text
     browser.click(".class-card .class-name a")
     browser.wait_for_path(r"/classes/\d+$")
+    assert "Primary" in browser.text_of("[data-testid=teachers]")
     names = [cell.text for cell in browser.find_all("table.roster td.person-name")]
     assert names and all(re.fullmatch(r"\S.* \w\.", name) for name in names), names
