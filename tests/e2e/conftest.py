@@ -186,8 +186,9 @@ class SeleniumBrowser:
 class PlaywrightBrowser:
     """A Playwright page behind SeleniumBrowser's moves, so one scenario runs in every engine."""
 
-    def __init__(self, page, app_url: str, sandbox_url: str) -> None:
+    def __init__(self, page, app_url: str, sandbox_url: str, device: str | None = None) -> None:
         self.page = page
+        self.device = device
         self.app_url = app_url
         self.sandbox_url = sandbox_url
 
@@ -257,5 +258,5 @@ def any_browser(request, live_url, sandbox):
     if request.param in ("firefox", "webkit"):
         return request.getfixturevalue(request.param)
     new_context = request.getfixturevalue("new_context")
-    page = new_context(None if request.param == "chromium" else request.param).new_page()
-    return PlaywrightBrowser(page, live_url, sandbox.url)
+    device = None if request.param == "chromium" else request.param
+    return PlaywrightBrowser(new_context(device).new_page(), live_url, sandbox.url, device)

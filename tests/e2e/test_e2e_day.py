@@ -41,7 +41,9 @@ def open_big_class(page, device) -> None:
 
 
 @DEVICES
-def test_switch_person_from_the_dashboard_demo_and_logged_out_pages(new_context, device):
+def test_switch_person_from_the_dashboard_demo_and_logged_out_pages(
+    new_context, screenshot, device
+):
     page = new_context(device).new_page()
     page.goto("/demo")
     page.get_by_role("link", name="Pick a persona").click()
@@ -71,6 +73,8 @@ def test_switch_person_from_the_dashboard_demo_and_logged_out_pages(new_context,
     assert identity(page) == "Zoë Brontë"
 
     page.goto("/demo")
+    if device is None:
+        screenshot(page, "demo-switch")
     page.get_by_test_id("demo-switch").get_by_role("button", name="Switch person").click()
     page.wait_for_url(PICKER)
     assert page.get_by_role("button", name="Log in as Mateo", exact=True).is_visible()

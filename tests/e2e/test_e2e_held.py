@@ -61,7 +61,9 @@ def review_held(browser) -> None:
     assert len(rows) == 1 and rows[0].startswith(STUDY), rows
 
 
-def test_a_held_class_with_a_rename_and_a_removal_then_keep_then_apply(any_browser, sandbox):
+def test_a_held_class_with_a_rename_and_a_removal_then_keep_then_apply(
+    any_browser, sandbox, screenshot
+):
     browser = any_browser
     log_in_as_ana(browser, first_time=True)
     assert HOMEROOM in browser.page_text()
@@ -81,6 +83,8 @@ def test_a_held_class_with_a_rename_and_a_removal_then_keep_then_apply(any_brows
     assert "would remove 4 of this class's 6 students" in study_card
     assert open_class(browser, STUDY) == 6, "the held class keeps its roster"
     assert "would remove 4" in browser.text_of("[data-testid=class-held]")
+    if getattr(browser, "page", None) and browser.device is None:
+        screenshot(browser.page, "held-class")
 
     # Keep: the class says so, and a new login does not ask again.
     review_held(browser)
