@@ -127,11 +127,13 @@ def test_roster_filter_sort_and_csv(browser):
         for n in shown
     ), shown
     # The CSV, fetched by the page with the teacher's own session.
-    text = browser.driver.execute_async_script(
+    disposition, text = browser.driver.execute_async_script(
         "const done = arguments[0];"
         "fetch(document.querySelector('[data-testid=export-csv]').href)"
-        ".then(r => r.text()).then(done, e => done('error ' + e));"
+        ".then(r => r.text().then(t => done([r.headers.get('Content-Disposition'), t])),"
+        " e => done(['', 'error ' + e]));"
     )
+    assert 'filename="Grade-4-Math-Nunez-2-roster.csv"' in disposition, disposition
     lines = text.lstrip("\ufeff").splitlines()
     assert lines[0] == "Last name,First name,Grade" and len(lines) == 136
     browser.click_link("grade")
