@@ -8,7 +8,8 @@ dashboard, medians printed with their range:
 - wall time in round trips of 100 ms (the sandbox waits DELAY before every answer);
 - waves: serial Clever round trips from the token exchange on, by dependency from the
   sandbox's request log (tests/waves.py): uneven gaps on a loaded machine neither split nor
-  merge waves (only a request the sandbox picks up a whole round trip late would);
+  merge waves. A request sent a whole round trip late does count one more (its wave began
+  after an answer arrived), never one less, so the fewest of the logins is printed;
 - Clever calls from the token exchange on, listed by path shape, wave by wave;
 - our CPU per login: `time.process_time()` of this process over the same window (every
   thread: the request, which the test client runs in ours, and the login's and the sync's
@@ -39,7 +40,7 @@ from clever.sandbox import seed
 from models import User, db
 
 DELAY = 0.1  # one round trip: the sandbox's added latency on every call
-REPEATS = 3  # returning logins measured per person (medians reported)
+REPEATS = 5  # returning logins measured per person
 CPU_TARGET_MS = 35
 
 
@@ -162,7 +163,11 @@ def resync_writes(app, sandbox, persona: str) -> list[tuple]:
     return writes
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.persona}-{s.library_world}")
+def scenario_id(scenario: Scenario) -> str:
+    return scenario.persona + ("-in-the-library" if scenario.library_world else "")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=scenario_id)
 def test_returning_login(scenario: Scenario, table, flow, app, sandbox):
     if scenario.library_world:
         sandbox.disconnect_district(seed.DISTRICT_ID)
@@ -178,7 +183,8 @@ def test_returning_login(scenario: Scenario, table, flow, app, sandbox):
         figures.cpu_ms.append(login.cpu * 1000)
         figures.waves.append(len(waves))
         figures.calls.append(len(login.log))
-        figures.sample_waves = waves
+        if not figures.sample_waves or len(waves) < len(figures.sample_waves):
+            figures.sample_waves = waves  # the least disturbed login, listed wave by wave
     sandbox.clear_faults()
     for _ in range(REPEATS):
         login = returning_login(flow, sandbox, scenario.persona)
@@ -193,11 +199,11 @@ def test_returning_login(scenario: Scenario, table, flow, app, sandbox):
 # -- the report -------------------------------------------------------------------------------
 
 
-def spread(values: list[float], fmt: str) -> str:
-    """The median, and the range when the runs differ."""
-    median = format(statistics.median(values), fmt)
+def spread(values: list[float], fmt: str, headline=statistics.median) -> str:
+    """The headline figure (the median unless told), and the range when the runs differ."""
+    figure = format(headline(values), fmt)
     low, high = format(min(values), fmt), format(max(values), fmt)
-    return median if low == high else f"{median} ({low}-{high})"
+    return figure if low == high else f"{figure} ({low}-{high})"
 
 
 def print_table(rows: list[Figures]) -> None:
@@ -205,7 +211,10 @@ def print_table(rows: list[Figures]) -> None:
     print(
         f"\n\nReturning logins, +{ms} on every Clever request; median of {REPEATS} logins "
         f"(range when they differ).\nRT: wall time from the callback to the rendered dashboard "
-        f"in round trips of {ms}. Waves (by dependency) and calls: from the token exchange on."
+        f"in round trips of {ms}. Waves (by dependency) and calls: from the token exchange on.\n"
+        "Waves: the fewest of the logins. Every login counts at least its chain of dependent "
+        "requests; a request\nour side sends a whole round trip late (a loaded machine) counts "
+        "one more, never one less."
     )
     header = f"{'login':<50} {'RT':>16} {'target':>6}  {'waves':>7} {'target':>6}  "
     header += f"{'calls':>7} {'target':>8}"
@@ -215,7 +224,7 @@ def print_table(rows: list[Figures]) -> None:
         print(
             f"{s.title:<50} {spread(row.round_trips, '.1f'):>16} "
             f"{'<=' + str(s.rt_target) if s.rt_target else '':>6}  "
-            f"{spread(row.waves, 'd'):>7} {s.waves_target or '':>6}  "
+            f"{spread(row.waves, 'd', min):>7} {s.waves_target or '':>6}  "
             f"{spread(row.calls, 'd'):>7} {s.calls_target or '':>8}"
         )
     print(
@@ -231,7 +240,7 @@ def print_table(rows: list[Figures]) -> None:
             f"{spread(row.thread_cpu_ms_no_delay, '.0f'):>16}"
         )
     for row in rows:
-        print(f"\n{row.scenario.title}: waves of the last measured login")
+        print(f"\n{row.scenario.title}: the measured login with the fewest waves")
         for number, wave in enumerate(row.sample_waves, 1):
             shapes = ", ".join(f"{n} x {shape}" for shape, n in calls_by_shape(wave).items())
             print(f"  {number}. {len(wave):2d} call(s): {shapes}")
