@@ -18,6 +18,7 @@ import pytest
 import requests
 from markupsafe import escape as html_escape
 from sandbox_server import SandboxServer, short_hash
+from waves import wave_numbers
 
 from clever.config import DEMO_CLIENT_ID, DEMO_REDIRECT_URI
 from clever.sandbox import seed
@@ -896,6 +897,26 @@ def test_fault_delay(server):
     started = time.monotonic()
     assert api(server, token, "/v3.0/me").status_code == 200
     assert time.monotonic() - started >= 0.4
+
+
+def test_request_log_says_when_each_answer_left_after_its_delay(server):
+    # Two calls sent together, then one sent after both answers: the log's `time` and `ended`
+    # tell the two apart (tests/waves.py counts waves from them), with the delay inside.
+    token = server.issue_token("ana")
+    server.add_fault(path="/v3.0/me", delay=0.3, times=2)
+    together = [threading.Thread(target=api, args=(server, token, "/v3.0/me")) for _ in range(2)]
+    for thread in together:
+        thread.start()
+    for thread in together:
+        thread.join()
+    sent_at = server.state.now()
+    assert api(server, token, f"/v3.0/users/{seed.ANA_ID}").status_code == 200
+    first, second, after = server.requests_log(kind="api")
+    for delayed in (first, second):
+        assert delayed["ended"] - delayed["time"] >= 0.3 and delayed["fault"]
+        assert delayed["ended"] < sent_at < after["time"] <= after["ended"]
+    assert first["time"] < second["ended"] and second["time"] < first["ended"]
+    assert wave_numbers([first, second, after]) == [1, 1, 2]
 
 
 def test_fault_drop_closes_the_connection(server):

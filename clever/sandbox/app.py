@@ -123,6 +123,11 @@ def _finish(response: Response) -> Response:
             k: ("[redacted]" if k in SECRET_QUERY_KEYS else v) for k, v in request.args.items()
         },
         "time": g.get("started", state.now()),
+        # When the answer left: after any injected delay (faults.apply sleeps in before_request)
+        # and after the body was built, just before its bytes are written. So a request that
+        # needed this answer always starts after `ended`, and one that started before `ended`
+        # could not have needed it (tests/waves.py counts dependent waves from the two).
+        "ended": state.now(),
         "status": None if g.get("dropped") else response.status_code,
         "kind": request_kind(request.path, request.method),
         "user_id": g.get("log_user_id"),

@@ -1,5 +1,6 @@
 """Benchmarks are not collected by default (pyproject: norecursedirs); run them on purpose with
-`.venv/bin/pytest tests/bench -s`. Their files are named bench_*.py, collected here.
+`make bench` (`.venv/bin/pytest tests/bench -s -p no:randomly`), or one file by its path. Their
+files are named bench_*.py, collected here.
 
 Here the sandbox runs in its own process, as Clever runs on its own machines: in-process it
 would share the app's GIL, and its JSON rendering would count as our latency.
@@ -22,6 +23,10 @@ from clever.embedded_redis import free_port
 
 
 def pytest_collect_file(file_path, parent):
+    # A file named on the command line is collected by pytest itself (whatever its name):
+    # collecting it here too would run every benchmark in it twice.
+    if parent.session.isinitpath(file_path):
+        return None
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
