@@ -84,6 +84,8 @@ class District(db.Model):
     clever_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(300))
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    # When Clever's record was last read: a login reads it again only a day later.
+    clever_read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class School(db.Model):
@@ -94,6 +96,8 @@ class School(db.Model):
     name: Mapped[str] = mapped_column(String(300))
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    # When Clever's record was last read: a login reads it again only a day later.
+    clever_read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     district: Mapped[District | None] = relationship()
 

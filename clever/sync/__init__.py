@@ -33,7 +33,7 @@ What a page reads about classes is in ``clever.roster``.
 """
 
 from clever.sync.access import ReadPlan, RosterAccess, access_for
-from clever.sync.apply import Apply, Counts
+from clever.sync.apply import Apply, Counts, fresh_organisations
 from clever.sync.read import RosterReader, Snapshot, make_api
 from clever.sync.runs import (
     NO_ROSTERS,
@@ -86,6 +86,7 @@ __all__ = [
     "confirm_held",
     "dismiss_held",
     "error_code",
+    "fresh_organisations",
     "held_changes",
     "held_run",
     "last_sync",

@@ -13,7 +13,10 @@ import hashlib
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
+
+from flask import current_app
 
 from clever.sync.read import Snapshot
 from clever.upsert import insert_missing
@@ -291,15 +294,17 @@ class Apply:
 
     def _organisation(self, model: type, record: dict[str, Any] | None) -> Any:
         if record is None:
-            return None
+            return None  # not read: still fresh, or refused
         name = clip(model, "name", record.get("name"))
         row = db.session.scalar(db.select(model).filter_by(clever_id=record["id"]))
         if row is None:
-            found, inserted = self._create(model, {record["id"]: {"name": name or ""}})
+            found, inserted = self._create(
+                model, {record["id"]: {"name": name or "", "clever_read_at": self.now}}
+            )
             row = found[record["id"]]
             if record["id"] in inserted:
                 return row
-        self._update(row, {"name": name})
+        self._update(row, {"name": name, "clever_read_at": self.now})
         return row
 
     def people(self) -> None:
@@ -344,7 +349,7 @@ class Apply:
         }
         found, _ = self._create(
             School,
-            {cid: {"name": name or "", "district_id": district_id}
+            {cid: {"name": name or "", "district_id": district_id, "clever_read_at": self.now}
              for cid, name in read.items() if cid not in schools},
         )  # fmt: skip
         schools.update(found)
@@ -352,6 +357,7 @@ class Apply:
             school = schools[cid]
             if name:
                 self._set(school, "name", name)
+            self._set(school, "clever_read_at", self.now)
             if school.district_id is None and district_id is not None:
                 school.district_id = district_id
         return {cid: school.id for cid, school in schools.items()}
@@ -563,6 +569,32 @@ def _split_members(
         else:
             teachers[uid] = record
     return teachers, students
+
+
+def fresh_organisations(district_clever_id: str | None) -> frozenset[str]:
+    """Clever ids of this district and of its schools whose records were read less than
+    ``CLEVER_ORGANISATION_MAX_AGE_HOURS`` ago: a sync does not read them again."""
+    if not district_clever_id:
+        return frozenset()
+    hours = current_app.config["CLEVER_ORGANISATION_MAX_AGE_HOURS"]
+    cutoff = utcnow() - timedelta(hours=hours)
+    district = db.session.execute(
+        db.select(District.id, District.clever_read_at).filter_by(clever_id=district_clever_id)
+    ).first()
+    if district is None:
+        return frozenset()
+    fresh = set(
+        db.session.scalars(
+            db.select(School.clever_id).where(
+                School.district_id == district.id, School.clever_read_at >= cutoff
+            )
+        )
+    )
+    read_at = district.clever_read_at
+    # SQLite hands timestamps back naive; they were stored in UTC.
+    if read_at is not None and read_at.replace(tzinfo=read_at.tzinfo or UTC) >= cutoff:
+        fresh.add(district_clever_id)
+    return frozenset(fresh)
 
 
 def apply_or_hold(
