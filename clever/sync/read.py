@@ -392,8 +392,8 @@ class RosterReader:
             else:
                 ids = dict.fromkeys(_teacher_ids(section))
                 snap.members[sid] = [linked[uid] for uid in ids if uid in linked]
-            if self.progress is not None:
-                self.progress.step()
+        if self.progress is not None and snap.members:
+            self.progress.step(len(snap.members))  # one Redis round trip, not one per class
         if self.per_class_asked:
             log.info(
                 "roster read: %d of %d classes read one by one (%s)",

@@ -184,8 +184,8 @@ class Progress:
     def set_total(self, total: int) -> None:
         self._do(lambda pipe: pipe.hset(self.key, "total", total))
 
-    def step(self) -> None:
-        self._do(lambda pipe: pipe.hincrby(self.key, "done", 1))
+    def step(self, count: int = 1) -> None:
+        self._do(lambda pipe: pipe.hincrby(self.key, "done", count))
 
     def finish(self, outcome: SyncOutcome) -> None:
         mapping = {"status": outcome.status, "run_id": outcome.run_id or ""}
