@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -70,11 +71,19 @@ def clip(model: type, column: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
-    limit = getattr(model.__table__.c[column].type, "length", None)
+    if isinstance(value, str) and value.isprintable():
+        text = value.strip()  # no control or separator character: the usual case, and quick
+    else:
+        text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
+    limit = _length_of(model, column)
     if limit is not None:
         text = text[:limit]
     return text or None
+
+
+@cache
+def _length_of(model: type, column: str) -> int | None:
+    return getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
 
 
 class District(db.Model):

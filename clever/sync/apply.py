@@ -56,6 +56,49 @@ def _select_in(model: type, column: Any, values: Iterable[Any]) -> list[Any]:
     return found
 
 
+class LightRow:
+    """A row read as plain values, not as an ORM instance: a sync compares hundreds of people
+    and enrollments, and building an instance for each was the biggest cost of a returning
+    login. Assignments are kept and written back with ``write_back`` (nothing when none)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)  # read as plain attributes
+        self.__dict__["_changed"] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self._changed[name] = value
+
+
+def _light_in(model: type, column: Any, values: Iterable[Any], names: Sequence[str]) -> list:
+    """Like ``_select_in``, as ``LightRow``s of the columns ``names``."""
+    table = model.__table__  # type: ignore[attr-defined]
+    query = db.select(*(table.c[name] for name in names))
+    found: list[LightRow] = []
+    for chunk in _chunks(sorted(set(values))):
+        rows = db.session.execute(query.where(column.in_(chunk)))
+        found.extend(LightRow(dict(zip(names, row, strict=True))) for row in rows)
+    return found
+
+
+def write_back(model: type, rows: Iterable[Any]) -> None:
+    """One UPDATE per distinct change of the ``LightRow``s among ``rows`` (ORM rows flush on
+    their own)."""
+    by_change: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for row in rows:
+        if isinstance(row, LightRow) and row._changed:
+            by_change.setdefault(tuple(sorted(row._changed.items())), []).append(row.id)
+            row._changed.clear()
+    table = model.__table__  # type: ignore[attr-defined]
+    for change, ids in by_change.items():
+        for chunk in _chunks(sorted(ids)):
+            db.session.execute(table.update().where(table.c.id.in_(chunk)).values(dict(change)))
+
+
+PERSON_COLUMNS = ("id", "clever_id", "first_name", "middle_name", "last_name", "email", "grade")
+ENROLLMENT_COLUMNS = ("id", "section_id", "student_id", "archived_at")
+
+
 @dataclass
 class Counts:
     """Roster entries (classes, enrollments, teaching links) added, archived or restored;
@@ -105,10 +148,12 @@ class Apply:
             self.people()
             self.sections()
         db.session.flush()  # changes to known rows, before links name them
+        write_back(User, self.users_by_cid.values())
         with db.session.no_autoflush:
             self.teaching_links()
             self.enrollments()
             self.preferences()
+        write_back(Enrollment, (row for rows in self.enrolled.values() for row in rows.values()))
         return self.counts
 
     # -- reads --------------------------------------------------------------------------
@@ -160,8 +205,8 @@ class Apply:
 
     def load_people(self) -> None:
         """The rows of everyone read, by Clever id (the user included)."""
-        self.users_by_cid: dict[str, User] = {self.user.clever_id: self.user}
-        for person in _select_in(User, User.clever_id, self.records):
+        self.users_by_cid: dict[str, Any] = {self.user.clever_id: self.user}  # User, LightRow
+        for person in _light_in(User, User.clever_id, self.records, PERSON_COLUMNS):
             self.users_by_cid[person.clever_id] = person
 
     def load_links(self) -> None:
@@ -174,14 +219,14 @@ class Apply:
     def load_enrollments(self) -> None:
         """A teacher sync: every enrollment of the classes read, and whose each one is (the
         guard compares students by Clever id, including students nobody read this time)."""
-        self.enrolled: dict[int, dict[int, Enrollment]] = {}
+        self.enrolled: dict[int, dict[int, LightRow]] = {}
         if self.teacher:
             read_ids = [
                 self.sections_by_cid[cid].id
                 for cid in self.snap.members
                 if cid in self.sections_by_cid
             ]
-            for row in _select_in(Enrollment, Enrollment.section_id, read_ids):
+            for row in _light_in(Enrollment, Enrollment.section_id, read_ids, ENROLLMENT_COLUMNS):
                 self.enrolled.setdefault(row.section_id, {})[row.student_id] = row
         self.cid_by_user_id = {u.id: cid for cid, u in self.users_by_cid.items()}
         if self.enrolled:
@@ -191,7 +236,7 @@ class Apply:
                 for sid in rows
                 if sid not in self.cid_by_user_id
             }
-            for person in _select_in(User, User.id, unknown):
+            for person in _light_in(User, User.id, unknown, ("id", "clever_id")):
                 self.cid_by_user_id[person.id] = person.clever_id or ""
 
     def load_kept(self) -> None:
@@ -514,7 +559,7 @@ class Apply:
                 if student_id not in present:
                     self._archive(row)
 
-    def _enroll(self, section: Section, student_id: int, row: Enrollment | None) -> None:
+    def _enroll(self, section: Section, student_id: int, row: Any) -> None:
         """A new enrollment, or the existing one restored."""
         if row is None:
             self.new_enrollments.append({"section_id": section.id, "student_id": student_id})
