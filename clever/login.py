@@ -144,6 +144,7 @@ def _start_roster_read(
         skip=roster.unselected_sections(known) if known is not None and teacher else (),
         fresh=sync.fresh_organisations(plan.district_id) if plan.district else (),
         calls_before=calls_before,
+        names=sync.name_cache() if plan.district else None,
     )
     reader.start()
     return reader

@@ -4,7 +4,7 @@ A teacher: sections and ``mystudents`` beside ``/users/{id}``, then only the co-
 read yet (as few ``/sections/{id}/users?role=teacher`` reads as cover them: a Library token may
 not read another teacher's ``/users/{id}``). A student: sections and ``myteachers``. Classes are
 read one by one only when Clever refuses the bulk list or it falls short. District and school
-records are read at most once a day.
+records, and term and course names, are read at most once a day.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from sync_helpers import (
 from test_dashboard import cards
 from test_two_worlds import PAGING, assert_tokens_kept_in_scope, login
 
-from clever import roster
+from clever import roster, sync
 from clever.sandbox import seed
+from clever.sessions import get_redis
 from models import District, School, db, utcnow
 
 ART_ID = seed_section("Art & Música")  # Ana, Kwame Mensah and Ingrid Sørensen: only there
 ANA_STUDENTS = f"/v3.0/users/{seed.ANA_ID}/mystudents"
+REFERENCES = ("/v3.0/terms/", "/v3.0/courses/")
 
 
 def co_teachers_of(user_id: str, skip: tuple[str, ...] = ()) -> set[str]:
@@ -215,3 +217,24 @@ def test_district_and_school_records_are_read_at_most_once_a_day(app, sandbox):
         read_at = db.session.scalar(db.select(School.clever_read_at).filter_by(
             clever_id=seed.CEDAR_ID))  # fmt: skip
         assert read_at.replace(tzinfo=read_at.tzinfo or a_day_ago.tzinfo) > a_day_ago
+
+
+def test_term_and_course_names_are_read_at_most_once_a_day(app, sandbox):
+    run_sync(app, sandbox, "ana")
+    read = [p for p in (e["path"] for e in api_requests(sandbox)) if p.startswith(REFERENCES)]
+    courses = {SEED.sections[sid]["course"] for sid in seed.section_ids_for(seed.ANA_ID)}
+    assert len([p for p in read if p.startswith("/v3.0/courses/")]) == len(courses) > 1
+    sandbox.clear_log()
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    assert [e["path"] for e in api_requests(sandbox) if e["path"].startswith(REFERENCES)] == []
+    with app.app_context():
+        assert section_row(seed.BIG_SECTION_ID).course_name == "Grade 4 Math"  # kept
+        client = get_redis()
+        keys = [sync.NameCache.key("courses", course) for course in courses]
+        ttls = [client.ttl(key) for key in keys]
+        assert all(23 * 3600 < ttl <= 24 * 3600 for ttl in ttls), ttls
+        client.delete(*keys)  # a day later, they expire
+    sandbox.clear_log()
+    assert run_sync(app, sandbox, "ana")["status"] == "ok"
+    again = [e["path"] for e in api_requests(sandbox) if e["path"].startswith("/v3.0/courses/")]
+    assert len(again) == len(courses)

@@ -1,11 +1,13 @@
 """Reading one user's roster from Clever, before anything is written.
 
 Worker threads send the requests and never touch the database, whose Flask-SQLAlchemy session
-belongs to the calling thread; they touch nothing but the progress counter.
+belongs to the calling thread; they touch nothing but the reader, the progress counter and the
+name cache (both in Redis).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable
@@ -13,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import current_app
 
 from clever.api import CleverAPI, CleverAPIError
@@ -97,6 +100,41 @@ SECTION_REFERENCES = (
 )
 
 
+class NameCache:
+    """Names of the terms and courses read less than ``max_age`` seconds ago, by Clever id, in
+    Redis (``clever:name:<kind>:<id>``, expiring on their own): a district login then reads
+    only the ones it has not seen today. Best effort: without Redis, everything is read.
+    Worker threads use it (the Redis client is thread-safe and needs no app context)."""
+
+    def __init__(self, client: redis.Redis, max_age: int) -> None:
+        self.client = client
+        self.max_age = max_age
+
+    @staticmethod
+    def key(kind: str, object_id: str) -> str:
+        return f"clever:name:{kind}:{object_id}"
+
+    def names(self, kind: str, ids: Collection[str]) -> dict[str, str]:
+        ordered = sorted(ids)
+        if not ordered:
+            return {}
+        try:
+            values = self.client.mget([self.key(kind, i) for i in ordered])
+        except redis.RedisError:
+            return {}
+        return {
+            i: v.decode() if isinstance(v, bytes) else v
+            for i, v in zip(ordered, values, strict=True)
+            if v is not None
+        }
+
+    def remember(self, kind: str, record: dict[str, Any]) -> None:
+        name = record.get("name")
+        with contextlib.suppress(redis.RedisError):
+            self.client.set(self.key(kind, record["id"]), name if isinstance(name, str) else "",
+                            ex=self.max_age)  # fmt: skip
+
+
 class RosterReader:
     """Reads one user's roster with at most ``concurrency`` requests in flight.
 
@@ -119,7 +157,8 @@ class RosterReader:
     wave in flight. Unselected classes (``skip``) are never read per class, and co-teachers
     named only there are not read. District logins also read the user's school and district
     and the schools, terms and courses the sections name, except district and school records
-    in ``fresh`` (read less than a day ago). ``finish`` (in the caller's thread) waits and
+    in ``fresh`` (read less than a day ago), and terms and courses whose names ``names`` holds
+    (read less than a day ago). ``finish`` (in the caller's thread) waits and
     assembles the same ``Snapshot`` as a per-class read would.
     """
 
@@ -135,6 +174,7 @@ class RosterReader:
         fresh: Collection[str] = (),
         progress: Progress | None = None,
         calls_before: int | None = None,
+        names: NameCache | None = None,
     ) -> None:
         self.plan = plan
         self.api = plan.roster
@@ -143,6 +183,7 @@ class RosterReader:
         self.profile = profile
         self.skip = frozenset(skip)
         self.fresh = frozenset(fresh)
+        self.names = names
         self.progress = progress
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync")
         # Requests its tokens had sent before this read (the login's own count from /me on).
@@ -322,6 +363,8 @@ class RosterReader:
             if kind in ("schools", "terms", "courses"):
                 if result is not None:
                     getattr(self.snap, kind)[key] = result
+                    if kind != "schools" and self.names is not None:
+                        self.names.remember(kind, result)
             elif kind == "school":
                 self.snap.school = result
                 if result is not None:
@@ -428,8 +471,8 @@ class RosterReader:
             self.user_school = school_id  # asked for as a section's school: see finish
 
     def _references_of(self, sections: list[dict[str, Any]]) -> None:
-        """Each distinct school (unless fresh), term and course the sections name (district
-        logins only)."""
+        """Each distinct school, term and course the sections name (district logins only),
+        except the schools in ``fresh`` and the terms and courses whose names ``names`` has."""
         if not self.plan.district or self.api is None:
             return
         for kind, key, call in SECTION_REFERENCES:
@@ -437,6 +480,10 @@ class RosterReader:
             if kind == "schools":
                 ids -= self.schools_asked | self.fresh
                 self.schools_asked |= ids
+            elif self.names is not None:
+                for object_id, name in self.names.names(kind, ids).items():
+                    getattr(self.snap, kind)[object_id] = {"id": object_id, "name": name}
+                    ids.discard(object_id)
             for object_id in sorted(ids):
                 self._submit(
                     self._set(kind, object_id), _optional, getattr(self.api, call), object_id

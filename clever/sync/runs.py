@@ -26,7 +26,7 @@ from clever.api import CleverAPIError
 from clever.sessions import get_redis
 from clever.sync.access import ReadPlan, RosterAccess, access_for
 from clever.sync.apply import Counts, apply_or_hold, fresh_organisations
-from clever.sync.read import RosterReader, Snapshot
+from clever.sync.read import NameCache, RosterReader, Snapshot
 from clever.tokens import load_token
 from models import SyncRun, User, db, utcnow
 
@@ -195,6 +195,12 @@ class Progress:
 # -- one sync ------------------------------------------------------------------------------------
 
 
+def name_cache() -> NameCache:
+    """Term and course names, kept as long as district and school records stay fresh."""
+    hours = current_app.config["CLEVER_ORGANISATION_MAX_AGE_HOURS"]
+    return NameCache(get_redis(), int(hours * 3600))
+
+
 def error_code(error: BaseException) -> str:
     """A short code for SyncRun.error: no personal data, no tokens, no response content."""
     if isinstance(error, CleverAPIError):
@@ -310,6 +316,7 @@ class _Read:
             skip=roster.unselected_sections(self.user) if self.teacher else (),
             fresh=fresh_organisations(plan.district_id) if plan.district else (),
             progress=self.progress,
+            names=name_cache() if plan.district else None,
         )
 
     def finish(self) -> Snapshot:
