@@ -238,3 +238,19 @@ def test_term_and_course_names_are_read_at_most_once_a_day(app, sandbox):
     assert run_sync(app, sandbox, "ana")["status"] == "ok"
     again = [e["path"] for e in api_requests(sandbox) if e["path"].startswith("/v3.0/courses/")]
     assert len(again) == len(courses)
+
+
+def test_what_a_library_teacher_token_may_read_of_its_co_teachers(app, sandbox):
+    """Why co-teachers are read through their sections: the sandbox, as strict as the
+    reference (5.3), lets a Library teacher read their students and sections, not another
+    teacher's record; and never a paging parameter."""
+    sandbox.disconnect_district(seed.DISTRICT_ID)
+    headers = {"Authorization": f"Bearer {sandbox.issue_token('ana')}"}
+
+    def status(path: str, **params: str) -> int:
+        return requests.get(sandbox.url + path, params=params, headers=headers).status_code
+
+    assert status(ANA_STUDENTS) == 200
+    assert status(ANA_STUDENTS, limit="1000") == 400
+    assert status(f"/v3.0/users/{seed.DEVON_ID}") == 404
+    assert status(f"/v3.0/sections/{ART_ID}/users", role="teacher") == 200
