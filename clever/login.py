@@ -70,13 +70,15 @@ def complete_login(grant: oauth.CleverGrant) -> LoginResult:
     # Meanwhile the roster's next wave is already on its way (started by the reader itself).
     try:
         user, created = accounts.provision_from_clever(identity.me, identity.clever_user)
-    except accounts.NoUsableRole:
+        switch_person(user)
+        oauth.mark_code_done(grant, user.id)
+        store_token(user.id, grant.access_token)
+    except BaseException as error:
         if identity.reader is not None:
-            identity.reader.abandon()
-        raise LoginFailure("no_usable_role", "clever user has no usable role") from None
-    switch_person(user)
-    oauth.mark_code_done(grant, user.id)
-    store_token(user.id, grant.access_token)
+            identity.reader.abandon()  # its threads end with their requests
+        if isinstance(error, accounts.NoUsableRole):
+            raise LoginFailure("no_usable_role", "clever user has no usable role") from None
+        raise
     outcome = sync.sync_user(
         user,
         identity.access,

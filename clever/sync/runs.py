@@ -291,7 +291,9 @@ class _Read:
         self.reader: RosterReader | None = None
         self.error: CleverAPIError | None = None
         self.user = user
-        if started is not None and started.teacher == self.teacher:
+        # A first login's reader learns the role from the same record the account was made
+        # from (None: its callback has not run yet), so it reads for the same role.
+        if started is not None and started.teacher in (None, self.teacher):
             started.attach(progress)
             self.reader = started
             # Keeps the answer of a token list the login sent beside /me (the read has its token).
