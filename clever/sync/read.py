@@ -412,11 +412,6 @@ class RosterReader:
             if self.wanted is not None:
                 progress.set_total(len(self.wanted))
 
-    @property
-    def per_class_reads(self) -> int:
-        """Sections read one by one because the bulk list was refused or fell short."""
-        return len(self.per_class_asked)
-
     def _assemble(self) -> None:
         """``Snapshot.members``: by section, the records its id lists name (per-class answers
         as they came)."""
