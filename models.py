@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -70,11 +71,19 @@ def clip(model: type, column: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
-    limit = getattr(model.__table__.c[column].type, "length", None)
+    if isinstance(value, str) and value.isprintable():
+        text = value.strip()  # no control or separator character: the usual case, and quick
+    else:
+        text = CONTROLS.sub("", SEPARATORS.sub(" ", str(value))).strip()
+    limit = _length_of(model, column)
     if limit is not None:
         text = text[:limit]
     return text or None
+
+
+@cache
+def _length_of(model: type, column: str) -> int | None:
+    return getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
 
 
 class District(db.Model):
@@ -84,6 +93,8 @@ class District(db.Model):
     clever_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(300))
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    # When Clever's record was last read: a login reads it again only a day later.
+    clever_read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class School(db.Model):
@@ -94,6 +105,8 @@ class School(db.Model):
     name: Mapped[str] = mapped_column(String(300))
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    # When Clever's record was last read: a login reads it again only a day later.
+    clever_read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     district: Mapped[District | None] = relationship()
 

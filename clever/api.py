@@ -313,6 +313,14 @@ class CleverAPI:
     def user_sections(self, user_id: str) -> list[dict[str, Any]]:
         return self.get_all(f"/v3.0/users/{_segment(user_id)}/sections")
 
+    def my_students(self, user_id: str) -> list[dict[str, Any]]:
+        """Every student of a teacher's sections, in one list."""
+        return self.get_all(f"/v3.0/users/{_segment(user_id)}/mystudents")
+
+    def my_teachers(self, user_id: str) -> list[dict[str, Any]]:
+        """Every teacher of a student's sections, in one list."""
+        return self.get_all(f"/v3.0/users/{_segment(user_id)}/myteachers")
+
     def section_users(self, section_id: str, role: str | None = None) -> list[dict[str, Any]]:
         """A section's users; without ``role``, students and teachers in one list."""
         if role is not None and role not in SECTION_ROLES:

@@ -64,6 +64,9 @@ TUNABLES: dict[str, object] = {
     # within this many seconds, below gunicorn.conf.py's 60 s worker timeout; the token exchange
     # itself is bounded by CLEVER_HTTP_TIMEOUT (10 s) and never retried.
     "LOGIN_DEADLINE_SECONDS": 20,
+    # A district's and a school's Clever records, and the names of terms and courses, are read
+    # again only when older than this.
+    "CLEVER_ORGANISATION_MAX_AGE_HOURS": 24,
     # Requests in flight at once while reading one roster.
     "SYNC_CONCURRENCY": 8,
     # `limit` on every list read with a district-app token (Clever allows up to 10000), so a

@@ -5,7 +5,9 @@ Which token reads the roster depends on the world the login is in (``clever.sync
 Library login reads it with its own token; a district login with its district's district-app
 token. Requests that do not depend on each other go out together on a small thread pool that
 belongs to this service, one per app: the district-app token list beside ``/me`` (only when
-none is cached), the first roster read (``/users/{id}/sections``) beside ``/users/{id}``.
+none is cached), the roster's first wave (sections and the bulk list of students or teachers,
+see ``clever.sync.read``) beside ``/users/{id}``; the reader sends its next waves from its own
+threads while this request provisions the account, the session and the token.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from clever import accounts, oauth, sync, tokens
+from clever import accounts, oauth, roster, sync, tokens
 from clever.api import CleverAPI, CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import switch_person
@@ -49,7 +51,7 @@ class Identity:
     me: dict[str, Any]
     clever_user: dict[str, Any]
     access: sync.RosterAccess
-    sections: Future | None  # the roster's first read, already on its way
+    reader: sync.RosterReader | None  # the roster's read, already on its way
 
 
 def init_app(app: Flask) -> None:
@@ -65,19 +67,24 @@ def complete_login(grant: oauth.CleverGrant) -> LoginResult:
     # login fails kindly (or, in the sync, keeps the last roster) before gunicorn kills it.
     deadline = time.time() + current_app.config["LOGIN_DEADLINE_SECONDS"]
     identity = read_identity(sync.make_api(grant.access_token, deadline=deadline))
+    # Meanwhile the roster's next wave is already on its way (started by the reader itself).
     try:
         user, created = accounts.provision_from_clever(identity.me, identity.clever_user)
-    except accounts.NoUsableRole:
-        raise LoginFailure("no_usable_role", "clever user has no usable role") from None
-    switch_person(user)
-    oauth.mark_code_done(grant, user.id)
-    store_token(user.id, grant.access_token)
+        switch_person(user)
+        oauth.mark_code_done(grant, user.id)
+        store_token(user.id, grant.access_token)
+    except BaseException as error:
+        if identity.reader is not None:
+            identity.reader.abandon()  # its threads end with their requests
+        if isinstance(error, accounts.NoUsableRole):
+            raise LoginFailure("no_usable_role", "clever user has no usable role") from None
+        raise
     outcome = sync.sync_user(
         user,
         identity.access,
         "login",
         clever_user=identity.clever_user,
-        sections=identity.sections,
+        reader=identity.reader,
     )
     return LoginResult(accounts.next_url_after_login(user, created), outcome)
 
@@ -88,13 +95,14 @@ def read_identity(user_api: CleverAPI) -> Identity:
 
     A district login's token may not list sections: its roster is read with the district-app
     token, whose list goes out beside ``/me`` when none is cached (a first login). Either way
-    ``/users/{id}/sections`` then goes out beside ``/users/{id}``, with the district-app token
-    (district login) or the user's own (Library login).
+    the roster's read (``clever.sync.RosterReader``) starts beside ``/users/{id}``, with the
+    district-app token (district login) or the user's own (Library login).
     """
     pool: ThreadPoolExecutor = current_app.extensions[EXTENSION]
     token_list = None
     if not tokens.district_tokens_listed():
         token_list = pool.submit(oauth.fetch_district_tokens, oauth.ClientCredentials.from_app())
+    reader = None
     try:
         me = user_api.me()
         if me.get("authorized_by") == "district":
@@ -106,11 +114,39 @@ def read_identity(user_api: CleverAPI) -> Identity:
             )
         else:
             access = sync.RosterAccess.library(user_api)
+        calls_before = access.calls  # the sync's count starts with /users/{id}
         own_record = pool.submit(user_api.user, me["id"])
         # Beside /users/{id}: a district login's token list came back with /me, if it was sent.
-        roster_api = access.early_roster_api()
-        sections = pool.submit(roster_api.user_sections, me["id"]) if roster_api else None
+        reader = _start_roster_read(access, me["id"], own_record, calls_before)
         clever_user = own_record.result()
     except CleverAPIError as error:
+        if reader is not None:
+            reader.abandon()
         raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
-    return Identity(me, clever_user, access, sections)
+    return Identity(me, clever_user, access, reader)
+
+
+def _start_roster_read(
+    access: sync.RosterAccess, clever_id: str, own_record: Future, calls_before: int
+) -> sync.RosterReader | None:
+    """The roster's read, started now if its token is known: what this person was last time
+    (a teacher's bulk list is ``mystudents``, a student's ``myteachers``; unknown: after the
+    record), the classes they chose not to sync and the organisations read today."""
+    plan = access.early_plan()
+    if plan is None:
+        return None  # the sync lists the district-app tokens itself
+    known = accounts.find_by_clever_id(clever_id)
+    teacher = known.is_teacher if known is not None else None
+    reader = sync.RosterReader(
+        plan,
+        clever_id,
+        teacher=teacher,
+        profile=own_record,
+        concurrency=current_app.config["SYNC_CONCURRENCY"],
+        skip=roster.unselected_sections(known) if known is not None and teacher else (),
+        fresh=sync.fresh_organisations(plan.district_id) if plan.district else (),
+        calls_before=calls_before,
+        names=sync.name_cache() if plan.district else None,
+    )
+    reader.start()
+    return reader

@@ -128,6 +128,20 @@ def test_a_district_app_client_pages_with_its_page_size_on_the_first_request_onl
         make_api(page_size=10_001)
 
 
+@pytest.mark.parametrize("page_size", [None, 1000])
+def test_the_bulk_lists_page_only_with_a_district_app_token(requests_mock, make_api, page_size):
+    client = make_api(page_size=page_size)
+    expected = {} if page_size is None else {"limit": ["1000"]}
+    for call, relation in ((client.my_students, "mystudents"), (client.my_teachers, "myteachers")):
+        path = f"/v3.0/users/{TEACHER_ID}/{relation}"
+        requests_mock.get(f"{BASE}{path}", **ok(page(["p1", "p2"])))
+        assert [record["id"] for record in call(TEACHER_ID)] == ["p1", "p2"]
+        assert (requests_mock.last_request.path, requests_mock.last_request.qs) == (
+            path,
+            expected,
+        )
+
+
 def test_a_user_token_client_never_sends_a_paging_parameter(requests_mock, client):
     """Clever refuses `limit` and the cursors to user tokens: lists come back whole."""
     sections = f"/v3.0/users/{TEACHER_ID}/sections"

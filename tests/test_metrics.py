@@ -41,8 +41,9 @@ def test_a_login_and_a_sync_move_the_counters(app, flow, client):
     me = {"endpoint": "/v3.0/me", "status": "200"}
     calls = "roster_room_clever_request_seconds_count"
     assert value(after, calls, **me) == value(before, calls, **me) + 1
-    sections = {"endpoint": "/v3.0/sections/{id}/users", "status": "200"}
-    assert value(after, calls, **sections) >= value(before, calls, **sections) + 13
+    # Issue 16: every student in one mystudents list, no longer one call per class.
+    students = {"endpoint": "/v3.0/users/{id}/mystudents", "status": "200"}
+    assert value(after, calls, **students) == value(before, calls, **students) + 1
     syncs = "roster_room_sync_seconds_count"
     ok = {"trigger": "login", "result": "ok"}
     assert value(after, syncs, **ok) == value(before, syncs, **ok) + 1

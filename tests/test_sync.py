@@ -63,9 +63,15 @@ def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbo
     assert run["sections_total"] == 13
     # Every request the sync sent reached the sandbox (retries would show here too).
     assert run["api_calls"] == len(api_requests(sandbox))
-    # Read with the district-app token, a large limit: the 135-student class is one request.
-    big = [r for r in api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}/users")]
-    assert [r["query"] for r in big] == [{"limit": "1000"}]
+    # Read with the district-app token, a large limit: all of Ana's students in one request,
+    # and no class's students read on their own (the sections' id lists say who is where):
+    # section reads only for co-teachers.
+    mine = api_requests(sandbox, f"/v3.0/users/{seed.ANA_ID}/mystudents")
+    assert [r["query"] for r in mine] == [{"limit": "1000"}]
+    section_reads = api_requests(sandbox, "/v3.0/sections/")
+    assert [r["query"] for r in section_reads] == [{"role": "teacher", "limit": "1000"}] * len(
+        section_reads
+    )
     assert {r["token_kind"] for r in api_requests(sandbox)} == {"district_app"}
     assert not any(r["out_of_scope"] for r in api_requests(sandbox))
     with app.app_context():
@@ -90,13 +96,16 @@ def test_the_thirteen_section_teacher_with_a_paged_135_student_class(app, sandbo
         assert len(prefs) == 13 and all(p.selected for p in prefs)
 
 
-def test_a_smaller_page_size_reads_the_135_student_class_in_pages(app, sandbox):
+def test_a_smaller_page_size_reads_the_students_in_pages(app, sandbox):
+    # Changed with issue 16: the students come from mystudents, no longer class by class.
     app.config["CLEVER_PAGE_SIZE"] = 50
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "ok" and run["api_calls"] == len(api_requests(sandbox))
-    big = [r for r in api_requests(sandbox, f"/v3.0/sections/{seed.BIG_SECTION_ID}/users")]
-    assert len(big) == 3 and all(r["query"]["limit"] == "50" for r in big)
-    assert "starting_after" in big[-1]["query"]
+    pages = api_requests(sandbox, f"/v3.0/users/{seed.ANA_ID}/mystudents")
+    students = {s for sid in seed.section_ids_for(seed.ANA_ID) for s in seed.student_ids_in(sid)}
+    assert len(pages) == (len(students) + 49) // 50 and len(pages) > 1
+    assert all(r["query"]["limit"] == "50" for r in pages)
+    assert "starting_after" in pages[-1]["query"]
     with app.app_context():
         assert len(roster.section_students(section_row(seed.BIG_SECTION_ID))) == 135
 
@@ -131,10 +140,10 @@ def test_co_teachers_are_seen_from_both_teachers(app, sandbox):
 def test_a_student_with_several_teachers_reads_only_teachers(app, sandbox):
     run = run_sync(app, sandbox, "mateo")
     assert run["status"] == "ok"
-    member_calls = [
-        r for r in api_requests(sandbox, "/v3.0/sections/") if r["path"].endswith("/users")
-    ]
-    assert member_calls and all(r["query"].get("role") == "teacher" for r in member_calls)
+    # Issue 16: the teachers of all his classes in one myteachers call, no class read alone.
+    assert [r["path"] for r in api_requests(sandbox, "/v3.0/sections/")] == []
+    assert len(api_requests(sandbox, f"/v3.0/users/{seed.MATEO_ID}/myteachers")) == 1
+    assert api_requests(sandbox, f"/v3.0/users/{seed.MATEO_ID}/mystudents") == []
     with app.app_context():
         mateo = ensure_user("mateo")
         classes = roster.classes_for_student(mateo)

@@ -17,14 +17,15 @@ from clever import sync
 from clever.sandbox import seed
 from models import Section, SyncRun, User, db
 
-BIG_USERS = f"/v3.0/sections/{seed.BIG_SECTION_ID}/users"
+# Changed with issue 16: every student of Ana's in one list (paged), no longer class by class.
+ANA_STUDENTS = f"/v3.0/users/{seed.ANA_ID}/mystudents"
 RENAMED = seed.student_ids_in(HOMEROOM_ID)[2]
 
 
 @pytest.fixture
 def fast_failures(app):
     """Few, quick retries: the faults below would otherwise take the client's full patience.
-    Pages of 50, so the 135-student class has a page 2 to fail on (1000 reads it in one)."""
+    Pages of 50, so Ana's students have a page 2 to fail on (1000 reads them in one)."""
     app.config.update(CLEVER_MAX_RETRIES=1, CLEVER_RETRY_BACKOFF=0.05, CLEVER_PAGE_SIZE=50)
     return app
 
@@ -62,20 +63,23 @@ def reset_in(seconds: int) -> dict[str, str]:
 
 # case -> (fault spec, made when the test runs; the error code recorded on the run)
 FAULTS = {
-    # 500 on the second page of the 135-student class, every time (retries cannot help).
+    # 500 on the second page of Ana's students, every time (retries cannot help).
     "server_error_at_page_2": (
-        lambda: dict(path=BIG_USERS, status=500, at_page=2),
+        lambda: dict(path=ANA_STUDENTS, status=500, at_page=2),
         "clever_server_error_500",
     ),
-    "html_body": (lambda: dict(path=BIG_USERS, html=True, status=200), "clever_bad_response_200"),
-    "truncated_json": (
-        lambda: dict(path=BIG_USERS, truncate=True, at_page=2),
+    "html_body": (
+        lambda: dict(path=ANA_STUDENTS, html=True, status=200),
         "clever_bad_response_200",
     ),
-    "dropped_connections": (lambda: dict(path=BIG_USERS, drop=True), "clever_connection"),
+    "truncated_json": (
+        lambda: dict(path=ANA_STUDENTS, truncate=True, at_page=2),
+        "clever_bad_response_200",
+    ),
+    "dropped_connections": (lambda: dict(path=ANA_STUDENTS, drop=True), "clever_connection"),
     # Clever says "come back in an hour": longer than the client will ever wait.
     "rate_limit_storm": (
-        lambda: dict(path=BIG_USERS, rate_storm=50, headers=reset_in(3600)),
+        lambda: dict(path=ANA_STUDENTS, rate_storm=50, headers=reset_in(3600)),
         "clever_rate_limited_429",
     ),
     "sections_list_fails": (
@@ -100,7 +104,7 @@ def test_a_clever_failure_changes_nothing(app, sandbox, synced, case):
 
 def test_a_timeout_changes_nothing(app, sandbox, synced):
     app.config["CLEVER_HTTP_TIMEOUT"] = (1.0, 0.3)
-    sandbox.add_fault(path=BIG_USERS, delay=1.0)
+    sandbox.add_fault(path=ANA_STUDENTS, delay=1.0)
     run = run_sync(app, sandbox, "ana")
     assert (run["status"], run["error"]) == ("failed", "clever_timeout")
     assert dump_roster(app) == synced
@@ -110,7 +114,7 @@ def test_a_timeout_changes_nothing(app, sandbox, synced):
 
 def test_a_short_429_storm_is_waited_out(app, sandbox, synced):
     # Two 429s in a row, each saying "reset in about a second": the client waits, then goes on.
-    sandbox.add_fault(path=BIG_USERS, rate_storm=2)
+    sandbox.add_fault(path=ANA_STUDENTS, rate_storm=2)
     started = time.monotonic()
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "ok", run
@@ -124,14 +128,16 @@ def test_a_short_429_storm_is_waited_out(app, sandbox, synced):
     "spec", [dict(status=500, times=1), dict(drop=True, times=1), dict(status=502, times=1)]
 )
 def test_one_transient_failure_is_retried(app, sandbox, synced, spec):
-    sandbox.add_fault(path=BIG_USERS, **spec)
+    sandbox.add_fault(path=ANA_STUDENTS, **spec)
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "ok", run
     assert run["archived"] == 1
 
 
 def test_a_section_deleted_between_listing_and_reading_is_archived(app, sandbox, synced):
-    # A 404 on one class does not stop the sync: the class is simply gone.
+    # A 404 on one class does not stop the sync: the class is simply gone. (Issue 16: classes
+    # are read one by one only when Clever refuses mystudents, as here.)
+    sandbox.add_fault(path=ANA_STUDENTS, status=403)
     sandbox.add_fault(path=f"/v3.0/sections/{HOMEROOM_ID}/users", status=404)
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "ok" and run["sections_total"] == 12
@@ -199,7 +205,7 @@ def test_a_failed_first_sync_leaves_an_empty_roster(app, sandbox, fast_failures)
     with app.app_context():
         ensure_user("ana")
     before = dump_roster(app)
-    sandbox.add_fault(path=BIG_USERS, status=500, at_page=2)
+    sandbox.add_fault(path=ANA_STUDENTS, status=500, at_page=2)
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "failed"
     assert dump_roster(app) == before
@@ -210,7 +216,7 @@ def test_a_failed_first_sync_leaves_an_empty_roster(app, sandbox, fast_failures)
 
 def test_the_error_code_carries_no_personal_data_or_token(app, sandbox, synced):
     token = sandbox.district_token()  # what reads Ana's roster
-    sandbox.add_fault(path=BIG_USERS, status=500, body={"message": "Ana Núñez " + token})
+    sandbox.add_fault(path=ANA_STUDENTS, status=500, body={"message": "Ana Núñez " + token})
     with app.app_context():
         user = ensure_user("ana")
         outcome = sync.sync_user(user, access_of(sandbox, "ana"), "manual")

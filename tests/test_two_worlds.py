@@ -130,8 +130,10 @@ def test_a_district_student_with_several_teachers(flow, app, sandbox):
     assert {"Ana Núñez", "Kwame Mensah", "Ingrid Sørensen"} <= teachers
     assert_tokens_kept_in_scope(sandbox)
     assert user_token_paths(sandbox) == {"/v3.0/me", f"/v3.0/users/{seed.MATEO_ID}"}
-    members = [e for e in api_log(sandbox) if e["path"].endswith("/users")]
-    assert members and all(e["query"].get("role") == "teacher" for e in members)
+    # Issue 16: his teachers in one myteachers list (a page of 1000), no class read alone.
+    assert [e for e in api_log(sandbox) if e["path"].endswith("/users")] == []
+    teachers_reads = [e for e in api_log(sandbox) if e["path"].endswith("/myteachers")]
+    assert [e["query"] for e in teachers_reads] == [{"limit": "1000"}]
     with app.app_context():
         students = db.session.scalars(db.select(User.clever_id).filter_by(role="student")).all()
         assert students == [seed.MATEO_ID]  # no classmates

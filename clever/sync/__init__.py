@@ -7,13 +7,24 @@ district login's own token is used for ``/me``, its own user and its own distric
 district that shares no rosters gets no read at all: the run says so (``clever_no_rosters``).
 
 What is read (no database writes while reading; worker threads never touch the database,
-whose Flask-SQLAlchemy session belongs to the calling thread):
+whose Flask-SQLAlchemy session belongs to the calling thread), see ``read.RosterReader``:
 
-- a teacher: their sections, and for each section they keep selected every user of it
-  (one role-less ``/sections/{id}/users`` call gives students and co-teachers at once);
-- a student: their sections, and each section's teachers (never their classmates);
+- a teacher: their sections (each carries its ``students`` and ``teachers`` id lists) beside
+  ``/users/{id}/mystudents`` (every student in one list) and ``/users/{id}``; then only the
+  co-teachers of the selected classes not read yet, with the fewest
+  ``/sections/{id}/users?role=teacher`` reads that name them all;
+- a student: their sections beside ``/users/{id}/myteachers`` (never their classmates);
+- when Clever refuses the bulk list (403/404) or a class names someone it left out, that login
+  (or that class) is read per class, ``/sections/{id}/users``: a log line without names, and
+  the run's ``api_calls`` count the extra requests;
 - district logins, best effort: the user's school and district, and each school, term and
-  course the sections name (a Library token is never shown them, so none is asked for).
+  course the sections name (a Library token is never shown them, so none is asked for); a
+  district or school record read less than ``CLEVER_ORGANISATION_MAX_AGE_HOURS`` ago
+  (``clever_read_at``) is not read again, nor a term or course whose name Redis still holds.
+
+Each next wave starts from the reader's own threads the moment the answer it needs arrives; a
+login starts its read beside ``/users/{id}`` (``clever.login``), so provisioning, the session
+and the token are stored while Clever answers.
 
 How it is applied: upserts by Clever id, archive (``archived_at``) what disappeared, restore the
 same row when it comes back, never delete. Nothing is assigned unless it differs, so a re-sync
@@ -33,8 +44,8 @@ What a page reads about classes is in ``clever.roster``.
 """
 
 from clever.sync.access import ReadPlan, RosterAccess, access_for
-from clever.sync.apply import Apply, Counts
-from clever.sync.read import RosterReader, Snapshot, make_api
+from clever.sync.apply import Apply, Counts, fresh_organisations
+from clever.sync.read import NameCache, RosterReader, Snapshot, make_api
 from clever.sync.runs import (
     NO_ROSTERS,
     PROGRESS_SECONDS,
@@ -46,6 +57,7 @@ from clever.sync.runs import (
     acquire_lock,
     error_code,
     lock_key,
+    name_cache,
     progress_key,
     release_lock,
     sync_user,
@@ -70,6 +82,7 @@ __all__ = [
     "PROGRESS_SECONDS",
     "Apply",
     "Counts",
+    "NameCache",
     "Progress",
     "ReadPlan",
     "RosterAccess",
@@ -86,12 +99,14 @@ __all__ = [
     "confirm_held",
     "dismiss_held",
     "error_code",
+    "fresh_organisations",
     "held_changes",
     "held_run",
     "last_sync",
     "latest_result",
     "lock_key",
     "make_api",
+    "name_cache",
     "pending_held_run",
     "progress_key",
     "release_lock",

@@ -115,6 +115,14 @@ class RosterAccess:
                 self._roster_api = self._use(token) if token else None
             return self._roster_api
 
+    def early_plan(self) -> ReadPlan | None:
+        """The read plan, if its roster client can be had without waiting (see
+        ``early_roster_api``); the sync's own ``plan`` later keeps the token list's answer."""
+        roster = self.early_roster_api()
+        if roster is None:
+            return None
+        return ReadPlan(self.world, roster, self.user_api, self.district_id)
+
     def plan(self) -> ReadPlan:
         """The read plan; in the district world this may read the token list (CleverAPIError)."""
         if self.world == LIBRARY:

@@ -13,7 +13,10 @@ import hashlib
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
+
+from flask import current_app
 
 from clever.sync.read import Snapshot
 from clever.upsert import insert_missing
@@ -51,6 +54,49 @@ def _select_in(model: type, column: Any, values: Iterable[Any]) -> list[Any]:
     for chunk in _chunks(sorted(set(values))):
         found.extend(db.session.scalars(db.select(model).where(column.in_(chunk))))
     return found
+
+
+class LightRow:
+    """A row read as plain values, not as an ORM instance: a sync compares hundreds of people
+    and enrollments, and building an instance for each was the biggest cost of a returning
+    login. Assignments are kept and written back with ``write_back`` (nothing when none)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)  # read as plain attributes
+        self.__dict__["_changed"] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self._changed[name] = value
+
+
+def _light_in(model: type, column: Any, values: Iterable[Any], names: Sequence[str]) -> list:
+    """Like ``_select_in``, as ``LightRow``s of the columns ``names``."""
+    table = model.__table__  # type: ignore[attr-defined]
+    query = db.select(*(table.c[name] for name in names))
+    found: list[LightRow] = []
+    for chunk in _chunks(sorted(set(values))):
+        rows = db.session.execute(query.where(column.in_(chunk)))
+        found.extend(LightRow(dict(zip(names, row, strict=True))) for row in rows)
+    return found
+
+
+def write_back(model: type, rows: Iterable[Any]) -> None:
+    """One UPDATE per distinct change of the ``LightRow``s among ``rows`` (ORM rows flush on
+    their own)."""
+    by_change: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for row in rows:
+        if isinstance(row, LightRow) and row._changed:
+            by_change.setdefault(tuple(sorted(row._changed.items())), []).append(row.id)
+            row._changed.clear()
+    table = model.__table__  # type: ignore[attr-defined]
+    for change, ids in by_change.items():
+        for chunk in _chunks(sorted(ids)):
+            db.session.execute(table.update().where(table.c.id.in_(chunk)).values(dict(change)))
+
+
+PERSON_COLUMNS = ("id", "clever_id", "first_name", "middle_name", "last_name", "email", "grade")
+ENROLLMENT_COLUMNS = ("id", "section_id", "student_id", "archived_at")
 
 
 @dataclass
@@ -102,10 +148,12 @@ class Apply:
             self.people()
             self.sections()
         db.session.flush()  # changes to known rows, before links name them
+        write_back(User, self.users_by_cid.values())
         with db.session.no_autoflush:
             self.teaching_links()
             self.enrollments()
             self.preferences()
+        write_back(Enrollment, (row for rows in self.enrolled.values() for row in rows.values()))
         return self.counts
 
     # -- reads --------------------------------------------------------------------------
@@ -157,8 +205,8 @@ class Apply:
 
     def load_people(self) -> None:
         """The rows of everyone read, by Clever id (the user included)."""
-        self.users_by_cid: dict[str, User] = {self.user.clever_id: self.user}
-        for person in _select_in(User, User.clever_id, self.records):
+        self.users_by_cid: dict[str, Any] = {self.user.clever_id: self.user}  # User, LightRow
+        for person in _light_in(User, User.clever_id, self.records, PERSON_COLUMNS):
             self.users_by_cid[person.clever_id] = person
 
     def load_links(self) -> None:
@@ -171,14 +219,14 @@ class Apply:
     def load_enrollments(self) -> None:
         """A teacher sync: every enrollment of the classes read, and whose each one is (the
         guard compares students by Clever id, including students nobody read this time)."""
-        self.enrolled: dict[int, dict[int, Enrollment]] = {}
+        self.enrolled: dict[int, dict[int, LightRow]] = {}
         if self.teacher:
             read_ids = [
                 self.sections_by_cid[cid].id
                 for cid in self.snap.members
                 if cid in self.sections_by_cid
             ]
-            for row in _select_in(Enrollment, Enrollment.section_id, read_ids):
+            for row in _light_in(Enrollment, Enrollment.section_id, read_ids, ENROLLMENT_COLUMNS):
                 self.enrolled.setdefault(row.section_id, {})[row.student_id] = row
         self.cid_by_user_id = {u.id: cid for cid, u in self.users_by_cid.items()}
         if self.enrolled:
@@ -188,7 +236,7 @@ class Apply:
                 for sid in rows
                 if sid not in self.cid_by_user_id
             }
-            for person in _select_in(User, User.id, unknown):
+            for person in _light_in(User, User.id, unknown, ("id", "clever_id")):
                 self.cid_by_user_id[person.id] = person.clever_id or ""
 
     def load_kept(self) -> None:
@@ -291,15 +339,17 @@ class Apply:
 
     def _organisation(self, model: type, record: dict[str, Any] | None) -> Any:
         if record is None:
-            return None
+            return None  # not read: still fresh, or refused
         name = clip(model, "name", record.get("name"))
         row = db.session.scalar(db.select(model).filter_by(clever_id=record["id"]))
         if row is None:
-            found, inserted = self._create(model, {record["id"]: {"name": name or ""}})
+            found, inserted = self._create(
+                model, {record["id"]: {"name": name or "", "clever_read_at": self.now}}
+            )
             row = found[record["id"]]
             if record["id"] in inserted:
                 return row
-        self._update(row, {"name": name})
+        self._update(row, {"name": name, "clever_read_at": self.now})
         return row
 
     def people(self) -> None:
@@ -344,7 +394,7 @@ class Apply:
         }
         found, _ = self._create(
             School,
-            {cid: {"name": name or "", "district_id": district_id}
+            {cid: {"name": name or "", "district_id": district_id, "clever_read_at": self.now}
              for cid, name in read.items() if cid not in schools},
         )  # fmt: skip
         schools.update(found)
@@ -352,6 +402,7 @@ class Apply:
             school = schools[cid]
             if name:
                 self._set(school, "name", name)
+            self._set(school, "clever_read_at", self.now)
             if school.district_id is None and district_id is not None:
                 school.district_id = district_id
         return {cid: school.id for cid, school in schools.items()}
@@ -508,7 +559,7 @@ class Apply:
                 if student_id not in present:
                     self._archive(row)
 
-    def _enroll(self, section: Section, student_id: int, row: Enrollment | None) -> None:
+    def _enroll(self, section: Section, student_id: int, row: Any) -> None:
         """A new enrollment, or the existing one restored."""
         if row is None:
             self.new_enrollments.append({"section_id": section.id, "student_id": student_id})
@@ -563,6 +614,32 @@ def _split_members(
         else:
             teachers[uid] = record
     return teachers, students
+
+
+def fresh_organisations(district_clever_id: str | None) -> frozenset[str]:
+    """Clever ids of this district and of its schools whose records were read less than
+    ``CLEVER_ORGANISATION_MAX_AGE_HOURS`` ago: a sync does not read them again."""
+    if not district_clever_id:
+        return frozenset()
+    hours = current_app.config["CLEVER_ORGANISATION_MAX_AGE_HOURS"]
+    cutoff = utcnow() - timedelta(hours=hours)
+    district = db.session.execute(
+        db.select(District.id, District.clever_read_at).filter_by(clever_id=district_clever_id)
+    ).first()
+    if district is None:
+        return frozenset()
+    fresh = set(
+        db.session.scalars(
+            db.select(School.clever_id).where(
+                School.district_id == district.id, School.clever_read_at >= cutoff
+            )
+        )
+    )
+    read_at = district.clever_read_at
+    # SQLite hands timestamps back naive; they were stored in UTC.
+    if read_at is not None and read_at.replace(tzinfo=read_at.tzinfo or UTC) >= cutoff:
+        fresh.add(district_clever_id)
+    return frozenset(fresh)
 
 
 def apply_or_hold(

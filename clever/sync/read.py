@@ -1,23 +1,31 @@
 """Reading one user's roster from Clever, before anything is written.
 
 Worker threads send the requests and never touch the database, whose Flask-SQLAlchemy session
-belongs to the calling thread; they touch nothing but the progress counter.
+belongs to the calling thread; they touch nothing but the reader, the progress counter and the
+name cache (both in Redis).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import current_app
 
 from clever.api import CleverAPI, CleverAPIError
+from models import TEACHER_LIKE_ROLES
 
 if TYPE_CHECKING:
     from clever.sync.access import ReadPlan
     from clever.sync.runs import Progress
+
+log = logging.getLogger("clever.sync")
 
 # Best-effort lookups (school, district, term, course, the user's own record) tolerate these.
 OPTIONAL_KINDS = frozenset({"unauthorized", "forbidden", "not_found"})
@@ -92,17 +100,66 @@ SECTION_REFERENCES = (
 )
 
 
+class NameCache:
+    """Names of the terms and courses read less than ``max_age`` seconds ago, by Clever id, in
+    Redis (``clever:name:<kind>:<id>``, expiring on their own): a district login then reads
+    only the ones it has not seen today. Best effort: without Redis, everything is read.
+    Worker threads use it (the Redis client is thread-safe and needs no app context)."""
+
+    def __init__(self, client: redis.Redis, max_age: int) -> None:
+        self.client = client
+        self.max_age = max_age
+
+    @staticmethod
+    def key(kind: str, object_id: str) -> str:
+        return f"clever:name:{kind}:{object_id}"
+
+    def names(self, kind: str, ids: Collection[str]) -> dict[str, str]:
+        ordered = sorted(ids)
+        if not ordered:
+            return {}
+        try:
+            values = self.client.mget([self.key(kind, i) for i in ordered])
+        except redis.RedisError:
+            return {}
+        return {
+            i: v.decode() if isinstance(v, bytes) else v
+            for i, v in zip(ordered, values, strict=True)
+            if v is not None
+        }
+
+    def remember(self, kind: str, record: dict[str, Any]) -> None:
+        name = record.get("name")
+        with contextlib.suppress(redis.RedisError):
+            self.client.set(self.key(kind, record["id"]), name if isinstance(name, str) else "",
+                            ex=self.max_age)  # fmt: skip
+
+
 class RosterReader:
     """Reads one user's roster with at most ``concurrency`` requests in flight.
 
     The read plan says which token reads it (see ``clever.sync.access``): a Library login's own
     token, or the district-app token of a district login's district; never a user token where
-    it is out of scope. Requests are chained only where one needs the other's answer (sections
-    before their users, terms and courses; the user's record before its school and district),
-    so wall time follows the longest chain rather than the number of sections. ``start`` sends
-    the first requests and returns at once, so the caller's bookkeeping overlaps the wait;
-    ``finish`` (in the caller's thread, which may read the database meanwhile) collects
-    everything.
+    it is out of scope. What is read (see the package docstring), wave by wave:
+
+    - first, together: the user's sections (each carries its ``students`` and ``teachers`` id
+      lists), the user's record (unless the login already asked for it) and everyone the user
+      is linked to in one list: ``/users/{id}/mystudents`` for a teacher, ``myteachers`` for a
+      student. When the role is not known yet (a first login), that list waits for the record.
+    - then, as soon as the sections are in: a teacher's co-teachers not read yet, with as few
+      ``/sections/{id}/users?role=teacher`` reads as cover them (a Library token may not read
+      another teacher's ``/users/{id}``); a student's teachers are all in ``myteachers``.
+    - a class whose id lists name someone the bulk list did not return, or every class when
+      Clever refuses the bulk list (403/404), is read per class (``/sections/{id}/users``).
+
+    Each next request goes out from the worker thread the moment the answer it needs arrives
+    (future callbacks), so the caller's own work (provisioning, session, token) overlaps the
+    wave in flight. Unselected classes (``skip``) are never read per class, and co-teachers
+    named only there are not read. District logins also read the user's school and district
+    and the schools, terms and courses the sections name, except district and school records
+    in ``fresh`` (read less than a day ago), and terms and courses whose names ``names`` holds
+    (read less than a day ago). ``finish`` (in the caller's thread) waits and
+    assembles the same ``Snapshot`` as a per-class read would.
     """
 
     def __init__(
@@ -110,145 +167,345 @@ class RosterReader:
         plan: ReadPlan,
         clever_id: str,
         *,
-        teacher: bool,
-        profile: dict[str, Any] | None,
+        teacher: bool | None,
+        profile: dict[str, Any] | Future | None,
         concurrency: int,
-        progress: Progress,
-        sections: Future | None = None,
+        skip: Collection[str] = (),
+        fresh: Collection[str] = (),
+        progress: Progress | None = None,
+        calls_before: int | None = None,
+        names: NameCache | None = None,
     ) -> None:
         self.plan = plan
-        self.prefetched_sections = sections
         self.api = plan.roster
         self.clever_id = clever_id
-        self.teacher = teacher
+        self.teacher = teacher  # None: not known until the user's record arrives
         self.profile = profile
+        self.skip = frozenset(skip)
+        self.fresh = frozenset(fresh)
+        self.names = names
         self.progress = progress
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync")
-        self.jobs: dict[Future, tuple[str, str | None]] = {}
+        # Requests its tokens had sent before this read (the login's own count from /me on).
+        self.calls_before = self.calls if calls_before is None else calls_before
+        self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)
+        self.pending = 0
+        self.errors: list[BaseException] = []
         self.snap = Snapshot()
-        self.sections_read = False
-        # School and district wait for the section reads to be queued: the pool is FIFO, and
-        # they are off the critical path.
+        self.record: dict[str, Any] | None = profile if isinstance(profile, dict) else None
+        self.wanted: list[dict[str, Any]] | None = None  # listed, not skipped, biggest first
+        self.gone: set[str] = set()  # listed, then 404 when read: deleted meanwhile
+        # The bulk list (mystudents / myteachers) by Clever id; None until it answered.
+        self.linked: dict[str, dict[str, Any]] | None = None
+        self.bulk_asked = False
+        self.refused: str | None = None  # why Clever refused the bulk list (a kind)
+        self.teachers_read: dict[str, dict[str, Any]] = {}  # co-teachers, by Clever id
+        self.per_class: dict[str, list[dict[str, Any]]] = {}  # fallback reads, by section
+        self.per_class_asked: set[str] = set()
+        self.checked = False  # sections checked against the bulk list
         self.deferred: list[dict[str, Any]] = []
         self.schools_asked: set[str] = set()  # one lookup per school, the user's included
         self.user_school: str | None = None
 
-    def _submit(self, kind: str, key: str | None, fn: Callable[..., Any], *args: Any) -> None:
-        self.jobs[self.pool.submit(fn, *args)] = (kind, key)
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _track(self, future: Future, then: Callable[[Any], None]) -> None:
+        """Call ``then`` with the answer in whichever thread it arrives (under the lock)."""
+        with self.lock:
+            self.pending += 1
+        future.add_done_callback(lambda done: self._done(done, then))
+
+    def _submit(self, then: Callable[[Any], None], fn: Callable[..., Any], *args: Any) -> None:
+        self._track(self.pool.submit(fn, *args), then)
+
+    def _done(self, future: Future, then: Callable[[Any], None]) -> None:
+        with self.lock:
+            try:
+                then(future.result())
+            except BaseException as error:  # noqa: BLE001 - finish raises it in the caller
+                self.errors.append(error)
+            finally:
+                self.pending -= 1
+                self.idle.notify_all()
+
+    # -- the plan -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Send the first wave and return at once."""
         if self.api is None:
             # No rosters shared: only the district, with the user's own token (in its scope).
             self.snap.rosters_shared = False
-            self.progress.set_total(0)
             identity, district_id = self.plan.identity, self.plan.district_id
-            if identity is not None and district_id:
-                self._submit("district", None, _optional, identity.district, district_id)
+            if identity is not None and district_id and district_id not in self.fresh:
+                self._submit(self._set("district"), _optional, identity.district, district_id)
             return
-        if self.prefetched_sections is not None:
-            self.jobs[self.prefetched_sections] = ("sections", None)
-        else:
-            self._submit("sections", None, self.api.user_sections, self.clever_id)
-        if self.profile is None:
-            self._submit("profile", None, _optional, self.api.user, self.clever_id)
-        else:
-            self._organisations_of(self.profile)
+        api = self.api
+        with self.lock:
+            self._submit(self._on_sections, api.user_sections, self.clever_id)
+            if isinstance(self.profile, Future):
+                self._track(self.profile, self._on_profile)
+            elif self.profile is None:
+                self._submit(self._on_profile, _optional, api.user, self.clever_id)
+            else:
+                self._on_profile(self.profile)
+            self._ask_bulk()
 
-    def finish(self, skip: Collection[str]) -> Snapshot:
-        """Wait for everything; ``skip``: Clever ids of sections whose users are not read."""
-        try:
-            while self.jobs:
-                done, _ = wait(self.jobs, return_when=FIRST_COMPLETED)
-                for job in done:
-                    kind, key = self.jobs.pop(job)
-                    self._collect(kind, key, job.result(), skip)
-        except BaseException:
-            self.abandon()
-            raise
+    def _ask_bulk(self) -> None:
+        """Everyone the user is linked to, in one list, once the role is known."""
+        if self.teacher is None or self.bulk_asked or self.api is None:
+            return
+        self.bulk_asked = True
+        call = self.api.my_students if self.teacher else self.api.my_teachers
+        self._submit(self._on_bulk, _refusable, call, self.clever_id)
+
+    def _on_profile(self, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self.record = record
+            if self.teacher is None:
+                self.teacher = _holds_teacher_role(record)
+            if self.wanted is None:
+                self.deferred.append(record)  # off the critical path: after the sections
+            else:
+                self._organisations_of(record)
+        elif self.teacher is None:
+            self.teacher = True  # no record, no role: the login stops; the guess is harmless
+        self._ask_bulk()
+        self._advance()
+
+    def _on_sections(self, sections: list[dict[str, Any]]) -> None:
+        self.snap.sections = _unique(sections)
+        # Biggest first: if read per class, its later pages then overlap the small sections.
+        self.wanted = sorted(
+            (s for s in self.snap.sections if s["id"] not in self.skip),
+            key=lambda s: -len(s.get("students") or ()),
+        )
+        if self.progress is not None:
+            self.progress.set_total(len(self.wanted))
+        self._advance()
+        self._references_of(self.snap.sections)
+        for record in self.deferred:
+            self._organisations_of(record)
+        self.deferred.clear()
+
+    def _on_bulk(self, answer: list[dict[str, Any]] | CleverAPIError) -> None:
+        if isinstance(answer, CleverAPIError):
+            self.refused = answer.kind
+            self.linked = {}
+        else:
+            self.linked = {record["id"]: record for record in answer}
+        self._advance()
+
+    def _advance(self) -> None:
+        """The next requests whose inputs have all arrived (idempotent)."""
+        if self.wanted is None or self.teacher is None:
+            return
+        if self.teacher and not self.teachers_read and self.refused is None:
+            self._read_co_teachers()
+        if self.linked is not None and not self.checked:
+            self.checked = True
+            for section in self.wanted:
+                if self.refused is not None or self._missing_from_bulk(section):
+                    self._read_per_class(section["id"])
+
+    def _missing_from_bulk(self, section: dict[str, Any]) -> bool:
+        assert self.linked is not None
+        named = section.get("students") if self.teacher else section.get("teachers")
+        return any(uid not in self.linked for uid in named or ())
+
+    def _read_co_teachers(self) -> None:
+        """Every teacher the wanted sections name but the user, read with the fewest section
+        reads that cover them (greedy: the section naming most of the unread ones first)."""
+        assert self.wanted is not None
+        self.teachers_read[self.clever_id] = self.record or {"id": self.clever_id}
+        unread = {
+            tid: None
+            for section in self.wanted
+            for tid in _teacher_ids(section)
+            if tid not in self.teachers_read
+        }
+        while unread:
+            best = max(self.wanted, key=lambda s: len(unread.keys() & _teacher_ids(s)))
+            for tid in _teacher_ids(best):
+                unread.pop(tid, None)
+            self._submit(self._on_teachers(best["id"]), self._members_of, best["id"], "teacher")
+
+    def _on_teachers(self, section_id: str) -> Callable[[Any], None]:
+        def collect(users: list[dict[str, Any]] | None) -> None:
+            if users is None:
+                self.gone.add(section_id)
+                return
+            for record in users:
+                self.teachers_read.setdefault(record["id"], record)
+
+        return collect
+
+    def _read_per_class(self, section_id: str) -> None:
+        if section_id in self.per_class_asked:
+            return
+        self.per_class_asked.add(section_id)
+        # A teacher: students and co-teachers in one role-less call. A student: only the
+        # teachers (a Library student may not list classmates).
+        role = None if self.teacher else "teacher"
+        self._submit(self._on_per_class(section_id), self._members_of, section_id, role)
+
+    def _on_per_class(self, section_id: str) -> Callable[[Any], None]:
+        def collect(users: list[dict[str, Any]] | None) -> None:
+            if users is None:
+                self.gone.add(section_id)
+            else:
+                self.per_class[section_id] = users
+
+        return collect
+
+    def _set(self, kind: str, key: str | None = None) -> Callable[[Any], None]:
+        def collect(result: Any) -> None:
+            if kind in ("schools", "terms", "courses"):
+                if result is not None:
+                    getattr(self.snap, kind)[key] = result
+                    if kind != "schools" and self.names is not None:
+                        self.names.remember(kind, result)
+            elif kind == "school":
+                self.snap.school = result
+                if result is not None:
+                    self.snap.schools[result["id"]] = result
+            else:
+                setattr(self.snap, kind, result)
+
+        return collect
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self) -> Snapshot:
+        """Wait for everything (or the first failure) and assemble the snapshot."""
+        with self.lock:
+            while self.pending and not self.errors:
+                self.idle.wait()
+            if self.errors:
+                error = self.errors[0]
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                raise error
         self.pool.shutdown()
-        if self.snap.school is None and self.user_school:
-            self.snap.school = self.snap.schools.get(self.user_school)
-        return self.snap
+        snap = self.snap
+        if self.api is not None:
+            self._assemble()
+        if snap.school is None and self.user_school:
+            snap.school = snap.schools.get(self.user_school)
+        return snap
 
     def abandon(self) -> None:
         """Stop queued work; requests in flight end on their own (bounded by timeouts) and
-        touch nothing but the progress counter."""
+        touch nothing but the reader and the progress counter."""
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def _collect(self, kind: str, key: str | None, result: Any, skip: Collection[str]) -> None:
-        snap = self.snap
-        if kind == "sections":
-            snap.sections = _unique(result)
-            wanted = [s for s in snap.sections if s["id"] not in skip]
-            # Biggest first: its later pages then overlap the small sections.
-            wanted.sort(key=lambda s: -len(s.get("students") or ()))
-            self.progress.set_total(len(wanted))
-            for section in wanted:
-                self._submit("members", section["id"], self._members_of, section["id"])
-            self.sections_read = True
-            self._references_of(snap.sections)
-            for record in self.deferred:
-                self._organisations_of(record)
-        elif kind == "members":
-            if result is None:
-                snap.sections = [s for s in snap.sections if s["id"] != key]
-            else:
-                snap.members[key] = result
-        elif kind == "profile":
-            if result is None:
-                pass
-            elif self.sections_read:
-                self._organisations_of(result)
-            else:
-                self.deferred.append(result)
-        elif kind in ("schools", "terms", "courses"):
-            if result is not None:
-                getattr(snap, kind)[key] = result
-        elif kind == "school":
-            snap.school = result
-            if result is not None:
-                snap.schools[result["id"]] = result
-        else:
-            setattr(snap, kind, result)
+    @property
+    def calls(self) -> int:
+        """Data API requests sent so far with this read's tokens (retries and pages included)."""
+        apis = {id(api): api for api in (self.plan.roster, self.plan.identity) if api is not None}
+        return sum(api.calls for api in apis.values())
 
-    def _members_of(self, section_id: str) -> list[dict[str, Any]] | None:
+    def attach(self, progress: Progress) -> None:
+        """Report to ``progress`` from now on (a login's reader starts before its account and
+        run exist)."""
+        with self.lock:
+            self.progress = progress
+            if self.wanted is not None:
+                progress.set_total(len(self.wanted))
+
+    def _assemble(self) -> None:
+        """``Snapshot.members``: by section, the records its id lists name (per-class answers
+        as they came)."""
+        snap, linked = self.snap, self.linked or {}
+        snap.sections = [s for s in snap.sections if s["id"] not in self.gone]
+        for section in self.wanted or ():
+            sid = section["id"]
+            if sid in self.gone:
+                continue
+            if sid in self.per_class:
+                snap.members[sid] = self.per_class[sid]
+            elif self.teacher:
+                people = {**linked, **self.teachers_read}
+                ids = dict.fromkeys([*_teacher_ids(section), *(section.get("students") or ())])
+                snap.members[sid] = [people[uid] for uid in ids if uid in people]
+            else:
+                ids = dict.fromkeys(_teacher_ids(section))
+                snap.members[sid] = [linked[uid] for uid in ids if uid in linked]
+        if self.progress is not None and snap.members:
+            self.progress.step(len(snap.members))  # one Redis round trip, not one per class
+        if self.per_class_asked:
+            log.info(
+                "roster read: %d of %d classes read one by one (%s)",
+                len(self.per_class_asked),
+                len(self.wanted or ()),
+                f"bulk list refused: {self.refused}" if self.refused else "bulk list fell short",
+            )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _members_of(self, section_id: str, role: str | None) -> list[dict[str, Any]] | None:
         assert self.api is not None
         try:
-            # A teacher: students and co-teachers in one role-less call (half the requests).
-            # A student: only the teachers (a Library student may not list classmates).
-            users = self.api.section_users(section_id, None if self.teacher else "teacher")
+            return self.api.section_users(section_id, role)
         except CleverAPIError as error:
             if error.kind != "not_found":
                 raise
-            users = None  # deleted since it was listed: treated as gone, not as a failure
-        self.progress.step()
-        return users
+            return None  # deleted since it was listed: treated as gone, not as a failure
 
     def _organisations_of(self, record: dict[str, Any]) -> None:
         """The user's district and school: district logins only (Library tokens get none, and
-        a Library profile names neither)."""
+        a Library profile names neither); not when read less than a day ago."""
         if not self.plan.district or self.api is None:
             return
         district_id, school_id = record.get("district"), _school_id_of(record)
-        if isinstance(district_id, str) and district_id:
-            self._submit("district", None, _optional, self.api.district, district_id)
-        if school_id and school_id not in self.schools_asked:
+        if isinstance(district_id, str) and district_id and district_id not in self.fresh:
+            self._submit(self._set("district"), _optional, self.api.district, district_id)
+        if school_id and school_id not in self.schools_asked and school_id not in self.fresh:
             self.schools_asked.add(school_id)
-            self._submit("school", None, _optional, self.api.school, school_id)
+            self._submit(self._set("school"), _optional, self.api.school, school_id)
         elif school_id:
             self.user_school = school_id  # asked for as a section's school: see finish
 
     def _references_of(self, sections: list[dict[str, Any]]) -> None:
-        """Each distinct school, term and course the sections name (district logins only)."""
+        """Each distinct school, term and course the sections name (district logins only),
+        except the schools in ``fresh`` and the terms and courses whose names ``names`` has."""
         if not self.plan.district or self.api is None:
             return
         for kind, key, call in SECTION_REFERENCES:
             ids = {s[key] for s in sections if isinstance(s.get(key), str) and s[key]}
             if kind == "schools":
-                ids -= self.schools_asked
+                ids -= self.schools_asked | self.fresh
                 self.schools_asked |= ids
+            elif self.names is not None:
+                for object_id, name in self.names.names(kind, ids).items():
+                    getattr(self.snap, kind)[object_id] = {"id": object_id, "name": name}
+                    ids.discard(object_id)
             for object_id in sorted(ids):
-                self._submit(kind, object_id, _optional, getattr(self.api, call), object_id)
+                self._submit(
+                    self._set(kind, object_id), _optional, getattr(self.api, call), object_id
+                )
+
+
+def _teacher_ids(section: dict[str, Any]) -> set[str]:
+    ids = set(section.get("teachers") or ())
+    if section.get("teacher"):
+        ids.add(section["teacher"])
+    return ids
+
+
+def _holds_teacher_role(record: dict[str, Any]) -> bool:
+    """As the account will be provisioned (``accounts.role_from_clever``)."""
+    roles = record.get("roles") or {}
+    return any(role in roles for role in TEACHER_LIKE_ROLES) or "student" not in roles
+
+
+def _refusable(call: Callable[[str], Any], user_id: str) -> Any:
+    """The bulk list, or Clever's refusal of it (403/404) as a value: then read per class."""
+    try:
+        return call(user_id)
+    except CleverAPIError as error:
+        if error.kind in ("forbidden", "not_found"):
+            return error
+        raise
 
 
 def _unique(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

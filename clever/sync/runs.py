@@ -8,11 +8,11 @@ run in its own commit. A manual sync runs the same way in a worker (``clever.job
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -25,8 +25,8 @@ from clever import metrics, roster, upsert
 from clever.api import CleverAPIError
 from clever.sessions import get_redis
 from clever.sync.access import ReadPlan, RosterAccess, access_for
-from clever.sync.apply import Counts, apply_or_hold
-from clever.sync.read import RosterReader, Snapshot
+from clever.sync.apply import Counts, apply_or_hold, fresh_organisations
+from clever.sync.read import NameCache, RosterReader, Snapshot
 from clever.tokens import load_token
 from models import SyncRun, User, db, utcnow
 
@@ -184,8 +184,8 @@ class Progress:
     def set_total(self, total: int) -> None:
         self._do(lambda pipe: pipe.hset(self.key, "total", total))
 
-    def step(self) -> None:
-        self._do(lambda pipe: pipe.hincrby(self.key, "done", 1))
+    def step(self, count: int = 1) -> None:
+        self._do(lambda pipe: pipe.hincrby(self.key, "done", count))
 
     def finish(self, outcome: SyncOutcome) -> None:
         mapping = {"status": outcome.status, "run_id": outcome.run_id or ""}
@@ -193,6 +193,12 @@ class Progress:
 
 
 # -- one sync ------------------------------------------------------------------------------------
+
+
+def name_cache() -> NameCache:
+    """Term and course names, kept as long as district and school records stay fresh."""
+    hours = current_app.config["CLEVER_ORGANISATION_MAX_AGE_HOURS"]
+    return NameCache(get_redis(), int(hours * 3600))
 
 
 def error_code(error: BaseException) -> str:
@@ -212,7 +218,7 @@ def sync_user(
     clever_user: dict[str, Any] | None = None,
     allow_shrink: Collection[str] = (),
     lock: redis.lock.Lock | None = None,
-    sections: Future | None = None,
+    reader: RosterReader | None = None,
 ) -> SyncOutcome | None:
     """Sync ``user``'s roster from Clever with the tokens of ``access``; return how it ended.
 
@@ -220,10 +226,12 @@ def sync_user(
     Returns None for an account without a Clever id, and a "skipped" outcome (nothing
     recorded) when another sync of this user holds the lock. ``clever_user`` (the login's
     /users/{id} answer) saves one request; ``allow_shrink`` lists Clever section ids whose
-    shrink the teacher confirmed; ``lock`` is a lock the caller already holds; ``sections``
-    is the login's own request for /users/{id}/sections, sent while /users/{id} was on its way.
+    shrink the teacher confirmed; ``lock`` is a lock the caller already holds; ``reader``
+    is the login's own read of the roster, started while /users/{id} was on its way.
     """
     if not user.clever_id:
+        if reader is not None:
+            reader.abandon()
         return None
     own_lock = lock is None
     if own_lock:
@@ -231,12 +239,17 @@ def sync_user(
             lock = acquire_lock(user.id)
         except redis.RedisError:
             log.warning("sync of user %s skipped: Redis unavailable for the lock", user.id)
-            return SyncOutcome(SyncStatus.SKIPPED, None, error="no_lock")
+            lock, error = None, "no_lock"
+        else:
+            error = "sync_in_progress"
+            if lock is None:
+                log.info("sync of user %s skipped: another sync is running", user.id)
         if lock is None:
-            log.info("sync of user %s skipped: another sync is running", user.id)
-            return SyncOutcome(SyncStatus.SKIPPED, None, error="sync_in_progress")
+            if reader is not None:
+                reader.abandon()
+            return SyncOutcome(SyncStatus.SKIPPED, None, error=error)
     try:
-        return _sync(user, access, trigger, clever_user, allow_shrink, sections)
+        return _sync(user, access, trigger, clever_user, allow_shrink, reader)
     finally:
         if own_lock:
             release_lock(lock)
@@ -245,10 +258,11 @@ def sync_user(
 class _Stopwatch:
     """The time and the Clever requests a run took, stamped on its row however it ends."""
 
-    def __init__(self, access: RosterAccess) -> None:
+    def __init__(self, access: RosterAccess, started: RosterReader | None = None) -> None:
         self.access = access
         self.started = time.monotonic()
-        self.calls_before = access.calls
+        # A login's read started before the run: its requests count from the reader's start.
+        self.calls_before = access.calls if started is None else started.calls_before
 
     def stamp(self, run: SyncRun) -> None:
         run.finished_at = utcnow()
@@ -257,15 +271,16 @@ class _Stopwatch:
 
 
 class _Read:
-    """One read of the roster, started early; read again once with a fresh district-app token
-    when the cached one answers 401 (the district reconnected, or disconnected)."""
+    """One read of the roster, started early (the login's, when it started one); read again
+    once with a fresh district-app token when the cached one answers 401 (the district
+    reconnected, or disconnected)."""
 
     def __init__(
         self,
         user: User,
         access: RosterAccess,
         clever_user: dict[str, Any] | None,
-        sections: Future | None,
+        started: RosterReader | None,
         progress: Progress,
     ) -> None:
         self.access = access
@@ -275,29 +290,43 @@ class _Read:
         self.progress = progress
         self.reader: RosterReader | None = None
         self.error: CleverAPIError | None = None
+        self.user = user
+        # A first login's reader learns the role from the same record the account was made
+        # from (None: its callback has not run yet), so it reads for the same role.
+        if started is not None and started.teacher in (None, self.teacher):
+            started.attach(progress)
+            self.reader = started
+            # Keeps the answer of a token list the login sent beside /me (the read has its token).
+            with contextlib.suppress(CleverAPIError):
+                access.plan()
+            return
+        if started is not None:  # read for another role than the account now has: again
+            started.abandon()
         try:
-            self.reader = self._reader(access.plan(), sections)
+            self.reader = self._reader(access.plan())
             self.reader.start()
         except CleverAPIError as error:  # the token list could not be read: a failed run
             self.error = error
 
-    def _reader(self, plan: ReadPlan, sections: Future | None) -> RosterReader:
+    def _reader(self, plan: ReadPlan) -> RosterReader:
         return RosterReader(
             plan,
             self.clever_id,
             teacher=self.teacher,
             profile=self.clever_user,
             concurrency=current_app.config["SYNC_CONCURRENCY"],
+            skip=roster.unselected_sections(self.user) if self.teacher else (),
+            fresh=fresh_organisations(plan.district_id) if plan.district else (),
             progress=self.progress,
-            sections=sections,
+            names=name_cache() if plan.district else None,
         )
 
-    def finish(self, skip: Collection[str]) -> Snapshot:
+    def finish(self) -> Snapshot:
         if self.error is not None:
             raise self.error
         assert self.reader is not None
         try:
-            return self.reader.finish(skip)
+            return self.reader.finish()
         except CleverAPIError as error:
             if error.kind != "unauthorized" or self.reader.plan.roster is None:
                 raise
@@ -305,9 +334,9 @@ class _Read:
             if plan is None:
                 raise
             log.info("district-app token refused (401); read again with a fresh one")
-            self.reader = self._reader(plan, None)
+            self.reader = self._reader(plan)
             self.reader.start()
-            return self.reader.finish(skip)
+            return self.reader.finish()
 
     def abandon(self) -> None:
         if self.reader is not None:
@@ -320,15 +349,15 @@ def _sync(
     trigger: str,
     clever_user: dict[str, Any] | None,
     allow_shrink: Collection[str],
-    sections: Future | None = None,
+    started: RosterReader | None = None,
 ) -> SyncOutcome:
-    stopwatch = _Stopwatch(access)
+    stopwatch = _Stopwatch(access, started)
     user_id, role = user.id, user.role  # for the log line, whatever happens to the session
     progress = Progress(get_redis(), user.id)
     progress.start()
     # Clever's first answers are on their way while we do the bookkeeping below (a run row,
     # the teacher's class choices): none of it is roster data, and none of it waits on Clever.
-    reader = _Read(user, access, clever_user, sections, progress)
+    reader = _Read(user, access, clever_user, started, progress)
     try:
         run = _open_run(user, trigger)
     except sa_exc.SQLAlchemyError:
@@ -372,7 +401,7 @@ def _read_and_apply(
     back and is recorded as a failed run instead."""
     code: str | None = None
     try:
-        snap = reader.finish(skip=roster.unselected_sections(user) if user.is_teacher else ())
+        snap = reader.finish()
         _apply_and_record(user, run, run_id, snap, allow_shrink, stopwatch)
         recorded: SyncRun | None = run
     except Exception as error:  # every failure becomes a failed run; the login goes on
