@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,14 +42,18 @@ def app_environment(app_config: dict, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], *args: str, log: Path | None = None, app_spec: str = "app:create_app()"
+) -> Iterator[str]:
     """``gunicorn -c gunicorn.conf.py 'app:create_app()'`` on a free port; yields its origin.
-    Its error log (the app's own log lines) goes to ``log`` when given."""
+    Its error log (the app's own log lines) goes to ``log`` when given. ``app_spec`` may pass
+    the factory a literal config dict, e.g. ``'app:create_app({"LOGIN_DEADLINE_SECONDS": 4})'``
+    (gunicorn evaluates literal arguments), for settings the environment does not carry."""
     port = free_port()
     command = [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"]
     with open(log or os.devnull, "w") as stderr:
         process = subprocess.Popen(
-            [*command, *args, "app:create_app()"],
+            [*command, *args, app_spec],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,  # the access log
@@ -77,22 +82,28 @@ def gunicorn(env: dict[str, str], *args: str, log: Path | None = None) -> Iterat
 
 
 def overlapping_crowd(teachers: int, students: int) -> list[str]:
-    """Clever ids of ``teachers`` teachers who share classes, then ``students`` of their
-    students who sit in the most of those classes: every roster overlaps another one."""
+    """Clever ids of the first ``teachers`` of Riverbend's first-morning teachers (neighbours
+    co-teach a class), then the ``students`` of its first-morning students who sit in the most
+    of those teachers' classes: every roster overlaps another one. Riverbend must be connected
+    first (``open_riverbend``)."""
     data = seed.build()
-    by_teacher: dict[str, int] = {}
-    for section in data.sections.values():
-        for teacher in section["teachers"]:
-            by_teacher[teacher] = by_teacher.get(teacher, 0) + 1
-    chosen = sorted(by_teacher, key=lambda uid: (-by_teacher[uid], uid))[:teachers]
-    seats: dict[str, int] = {}
-    for section in data.sections.values():
-        if set(section["teachers"]) & set(chosen):
-            for student in section["students"]:
-                seats[student] = seats.get(student, 0) + 1
-    pupils = sorted(seats, key=lambda uid: (-seats[uid], uid))[:students]
+    chosen = list(seed.FIRST_MORNING_TEACHER_IDS[:teachers])
+    seats = Counter(
+        student
+        for section in data.sections.values()
+        if set(section["teachers"]) & set(chosen)
+        for student in section["students"]
+    )
+    pupils = sorted(seed.FIRST_MORNING_STUDENT_IDS, key=lambda uid: (-seats[uid], uid))[:students]
     assert len(chosen) == teachers and len(pupils) == students, "the seed is too small"
+    assert all(seats[uid] for uid in pupils), "a student in none of the teachers' classes"
     return chosen + pupils
+
+
+def open_riverbend(sandbox) -> None:
+    """Riverbend connects the app at district level: its logins are District SSO and its
+    rosters are read with its district-app token, as on a real first morning."""
+    sandbox.connect_district(seed.RIVERBEND_DISTRICT_ID)
 
 
 @dataclass
