@@ -119,10 +119,13 @@ class Login:
         return sum(status >= 500 for status in self.statuses)
 
 
-def log_in(origin: str, sandbox_url: str, clever_id: str) -> Login:
+def log_in(
+    origin: str, sandbox_url: str, clever_id: str, http: requests.Session | None = None
+) -> Login:
     """A browser's first login: "Log in with Clever" on the app, Clever (the sandbox, already
-    signed in) answers with a code, the callback, then wherever the app sends the user."""
-    http = requests.Session()
+    signed in) answers with a code, the callback, then wherever the app sends the user.
+    ``http``: the browser (its cookies), a fresh one by default."""
+    http = http or requests.Session()
     query = urlencode(
         {
             "response_type": "code",
