@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from flows import APP_ORIGIN, PRIMARY_REDIRECT_URI
@@ -113,6 +113,12 @@ class Login:
     final_url: str
     text: str
     seconds: float
+    hops: list[tuple[str, float]]  # (path, seconds) of each request after the sandbox's
+
+    def seconds_from(self, path: str) -> float:
+        """Wall time from the first request to ``path`` to the last answer."""
+        index = next(i for i, (hop, _) in enumerate(self.hops) if hop == path)
+        return sum(seconds for _, seconds in self.hops[index:])
 
     @property
     def server_errors(self) -> int:
@@ -137,9 +143,11 @@ def log_in(
     # Signs this browser in to the sandbox (the code it answers with is never used).
     http.get(f"{sandbox_url}/oauth/authorize?{query}", allow_redirects=False, timeout=30)
     started = time.monotonic()
-    url, statuses = origin + "/auth/clever/login", []
+    url, statuses, hops = origin + "/auth/clever/login", [], []
     for _ in range(10):
+        sent = time.monotonic()
         response = http.get(url, allow_redirects=False, timeout=60)
+        hops.append((urlsplit(url).path, time.monotonic() - sent))
         statuses.append(response.status_code)
         if response.status_code not in (301, 302, 303):
             break
@@ -147,7 +155,7 @@ def log_in(
         # The registered redirect URI names the suite's port; this app listens on another.
         location = location.replace(APP_ORIGIN, origin, 1)
         url = location if location.startswith("http") else origin + location
-    return Login(clever_id, statuses, url, response.text, time.monotonic() - started)
+    return Login(clever_id, statuses, url, response.text, time.monotonic() - started, hops)
 
 
 def crowd_logs_in(origin: str, sandbox_url: str, clever_ids: list[str]) -> list[Login]:
