@@ -41,14 +41,19 @@ def test_first_morning(run, app, app_config, sandbox, tmp_path):
     open_riverbend(sandbox)
     crowd = overlapping_crowd(TEACHERS, STUDENTS)
     sandbox.add_fault(path="*", delay=DELAY)
-    failed_total = errors_total = 0
+    failed_total = errors_total = calls_total = 0
     with gunicorn(app_environment(app_config), log=tmp_path / "gunicorn.log") as origin:
         for round_ in (1, 2):
             logins = crowd_logs_in(origin, sandbox.url, crowd)
             with app.app_context():
-                statuses = Counter(
-                    db.session.scalars(db.select(SyncRun.status).where(SyncRun.id > 0))
-                )
+                runs = db.session.execute(
+                    db.select(SyncRun.status, SyncRun.error, SyncRun.api_calls)
+                ).all()
+            statuses = Counter(status for status, _, _ in runs)
+            # Clever calls of this round's syncs, all made with Riverbend's one district-app
+            # token (Clever allows 1200 a minute per token).
+            calls = sum(run.api_calls for run in runs) - calls_total
+            calls_total += calls
             failed = statuses.get("failed", 0) - failed_total
             errors = sum(login.server_errors for login in logins)
             failed_total += failed
@@ -57,8 +62,10 @@ def test_first_morning(run, app, app_config, sandbox, tmp_path):
             print(
                 f"\nrun {run} round {round_}: {len(crowd)} logins, {failed} failed syncs, "
                 f"{errors} 5xx, p50 {statistics.median(times):.2f} s, "
-                f"p95 {percentile(times, 0.95):.2f} s"
+                f"p95 {percentile(times, 0.95):.2f} s, {calls} Clever calls by the syncs"
             )
+            if failed:
+                print("  why syncs failed:", Counter(run.error for run in runs if run.error))
     retried = (tmp_path / "gunicorn.log").read_text().count("applying again")
     print(
         f"run {run}: {failed_total} failed syncs, {errors_total} 5xx; "
