@@ -61,11 +61,14 @@ def init_app(app: Flask) -> None:
     )
 
 
-def complete_login(grant: oauth.CleverGrant) -> LoginResult:
-    """Finish a login whose code was exchanged; raise LoginFailure for the error page."""
+def complete_login(grant: oauth.CleverGrant, deadline: float | None = None) -> LoginResult:
+    """Finish a login whose code was exchanged; raise LoginFailure for the error page.
+
+    ``deadline`` (``time.time()``): the callback's, which the code exchange shared."""
     # Every Clever read of this login, the sync's included, ends by the deadline: past it the
     # login fails kindly (or, in the sync, keeps the last roster) before gunicorn kills it.
-    deadline = time.time() + current_app.config["LOGIN_DEADLINE_SECONDS"]
+    if deadline is None:
+        deadline = time.time() + current_app.config["LOGIN_DEADLINE_SECONDS"]
     identity = read_identity(sync.make_api(grant.access_token, deadline=deadline))
     # Meanwhile the roster's next wave is already on its way (started by the reader itself).
     try:

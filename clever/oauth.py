@@ -108,8 +108,11 @@ def attempt_of(state: str) -> int:
     return int(suffix) if suffix.isascii() and suffix.isdigit() and len(suffix) < 3 else 1
 
 
-def exchange_code(code: str, state: str) -> CleverGrant:
-    """Exchange a code whose state this session is waiting for, exactly once, ever."""
+def exchange_code(code: str, state: str, deadline: float | None = None) -> CleverGrant:
+    """Exchange a code whose state this session is waiting for, exactly once, ever.
+
+    ``deadline`` (a ``time.time()`` value): the exchange gives up by then, so a hanging token
+    endpoint leaves the rest of the login's time budget, not CLEVER_HTTP_TIMEOUT, to wait."""
     pending = session.get(PENDING_KEY, {}).get(state)
     key = code_key(code)
     redis = get_redis()
@@ -121,7 +124,7 @@ def exchange_code(code: str, state: str) -> CleverGrant:
         )
     forget_state(state)
     try:
-        token = fetch_token(code, pending["verifier"])
+        token = fetch_token(code, pending["verifier"], deadline)
         access_token = token.get("access_token") if isinstance(token, dict) else None
         if not access_token or not isinstance(access_token, str):
             raise LoginFailure("clever_bad_response", "token response had no access_token")
@@ -132,7 +135,9 @@ def exchange_code(code: str, state: str) -> CleverGrant:
     return CleverGrant(access_token=access_token, code_key=key)
 
 
-def fetch_token(code: str, verifier: str) -> dict:
+def fetch_token(code: str, verifier: str, deadline: float | None = None) -> dict:
+    """One POST to the token endpoint, never retried (a code works once)."""
+    timeout = exchange_timeout(current_app.config["CLEVER_HTTP_TIMEOUT"], deadline)
     try:
         return oauth_client().fetch_token(
             current_app.config["CLEVER_OAUTH_BASE_URL"] + "/oauth/tokens",
@@ -140,6 +145,7 @@ def fetch_token(code: str, verifier: str) -> dict:
             code=code,
             code_verifier=verifier,
             allow_redirects=False,
+            timeout=timeout,
         )
     except LoginFailure:
         raise
@@ -152,6 +158,15 @@ def fetch_token(code: str, verifier: str) -> dict:
         raise LoginFailure("clever_unavailable", type(error).__name__) from None
     except ValueError:
         raise LoginFailure("clever_bad_response", "token response was not JSON") from None
+
+
+def exchange_timeout(timeout: tuple[float, float], deadline: float | None) -> tuple[float, float]:
+    """The (connect, read) timeout of the code exchange, each cut to the time left before the
+    login's deadline. A hanging endpoint sends nothing, so the read timeout bounds the wait."""
+    if deadline is None:
+        return timeout
+    left = max(deadline - time.time(), 0.001)  # requests refuses 0; past it: fail at once
+    return (min(timeout[0], left), min(timeout[1], left))
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from flows import APP_ORIGIN, PRIMARY_REDIRECT_URI
@@ -41,14 +42,18 @@ def app_environment(app_config: dict, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], *args: str, log: Path | None = None, app_spec: str = "app:create_app()"
+) -> Iterator[str]:
     """``gunicorn -c gunicorn.conf.py 'app:create_app()'`` on a free port; yields its origin.
-    Its error log (the app's own log lines) goes to ``log`` when given."""
+    Its error log (the app's own log lines) goes to ``log`` when given. ``app_spec`` may pass
+    the factory a literal config dict, e.g. ``'app:create_app({"LOGIN_DEADLINE_SECONDS": 4})'``
+    (gunicorn evaluates literal arguments), for settings the environment does not carry."""
     port = free_port()
     command = [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}"]
     with open(log or os.devnull, "w") as stderr:
         process = subprocess.Popen(
-            [*command, *args, "app:create_app()"],
+            [*command, *args, app_spec],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,  # the access log
@@ -77,22 +82,28 @@ def gunicorn(env: dict[str, str], *args: str, log: Path | None = None) -> Iterat
 
 
 def overlapping_crowd(teachers: int, students: int) -> list[str]:
-    """Clever ids of ``teachers`` teachers who share classes, then ``students`` of their
-    students who sit in the most of those classes: every roster overlaps another one."""
+    """Clever ids of the first ``teachers`` of Riverbend's first-morning teachers (neighbours
+    co-teach a class), then the ``students`` of its first-morning students who sit in the most
+    of those teachers' classes: every roster overlaps another one. Riverbend must be connected
+    first (``open_riverbend``)."""
     data = seed.build()
-    by_teacher: dict[str, int] = {}
-    for section in data.sections.values():
-        for teacher in section["teachers"]:
-            by_teacher[teacher] = by_teacher.get(teacher, 0) + 1
-    chosen = sorted(by_teacher, key=lambda uid: (-by_teacher[uid], uid))[:teachers]
-    seats: dict[str, int] = {}
-    for section in data.sections.values():
-        if set(section["teachers"]) & set(chosen):
-            for student in section["students"]:
-                seats[student] = seats.get(student, 0) + 1
-    pupils = sorted(seats, key=lambda uid: (-seats[uid], uid))[:students]
+    chosen = list(seed.FIRST_MORNING_TEACHER_IDS[:teachers])
+    seats = Counter(
+        student
+        for section in data.sections.values()
+        if set(section["teachers"]) & set(chosen)
+        for student in section["students"]
+    )
+    pupils = sorted(seed.FIRST_MORNING_STUDENT_IDS, key=lambda uid: (-seats[uid], uid))[:students]
     assert len(chosen) == teachers and len(pupils) == students, "the seed is too small"
+    assert all(seats[uid] for uid in pupils), "a student in none of the teachers' classes"
     return chosen + pupils
+
+
+def open_riverbend(sandbox) -> None:
+    """Riverbend connects the app at district level: its logins are District SSO and its
+    rosters are read with its district-app token, as on a real first morning."""
+    sandbox.connect_district(seed.RIVERBEND_DISTRICT_ID)
 
 
 @dataclass
@@ -102,16 +113,25 @@ class Login:
     final_url: str
     text: str
     seconds: float
+    hops: list[tuple[str, float]]  # (path, seconds) of each request after the sandbox's
+
+    def seconds_from(self, path: str) -> float:
+        """Wall time from the first request to ``path`` to the last answer."""
+        index = next(i for i, (hop, _) in enumerate(self.hops) if hop == path)
+        return sum(seconds for _, seconds in self.hops[index:])
 
     @property
     def server_errors(self) -> int:
         return sum(status >= 500 for status in self.statuses)
 
 
-def log_in(origin: str, sandbox_url: str, clever_id: str) -> Login:
+def log_in(
+    origin: str, sandbox_url: str, clever_id: str, http: requests.Session | None = None
+) -> Login:
     """A browser's first login: "Log in with Clever" on the app, Clever (the sandbox, already
-    signed in) answers with a code, the callback, then wherever the app sends the user."""
-    http = requests.Session()
+    signed in) answers with a code, the callback, then wherever the app sends the user.
+    ``http``: the browser (its cookies), a fresh one by default."""
+    http = http or requests.Session()
     query = urlencode(
         {
             "response_type": "code",
@@ -123,9 +143,11 @@ def log_in(origin: str, sandbox_url: str, clever_id: str) -> Login:
     # Signs this browser in to the sandbox (the code it answers with is never used).
     http.get(f"{sandbox_url}/oauth/authorize?{query}", allow_redirects=False, timeout=30)
     started = time.monotonic()
-    url, statuses = origin + "/auth/clever/login", []
+    url, statuses, hops = origin + "/auth/clever/login", [], []
     for _ in range(10):
+        sent = time.monotonic()
         response = http.get(url, allow_redirects=False, timeout=60)
+        hops.append((urlsplit(url).path, time.monotonic() - sent))
         statuses.append(response.status_code)
         if response.status_code not in (301, 302, 303):
             break
@@ -133,7 +155,7 @@ def log_in(origin: str, sandbox_url: str, clever_id: str) -> Login:
         # The registered redirect URI names the suite's port; this app listens on another.
         location = location.replace(APP_ORIGIN, origin, 1)
         url = location if location.startswith("http") else origin + location
-    return Login(clever_id, statuses, url, response.text, time.monotonic() - started)
+    return Login(clever_id, statuses, url, response.text, time.monotonic() - started, hops)
 
 
 def crowd_logs_in(origin: str, sandbox_url: str, clever_ids: list[str]) -> list[Login]:

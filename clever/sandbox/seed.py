@@ -31,7 +31,11 @@ TERM_ID = PREFIX + "a7a001"
 LIBRARY_DISTRICT_ID = PREFIX + "a1d002"
 LAKEVIEW_SCHOOL_ID = PREFIX + "a15c03"
 LAKEVIEW_TERM_ID = PREFIX + "a7a002"
-DISTRICT_IDS = (DISTRICT_ID, LIBRARY_DISTRICT_ID)
+# The first-morning district (see "first-morning cohort" below): not connected by default.
+RIVERBEND_DISTRICT_ID = PREFIX + "a1d003"
+RIVERBEND_SCHOOL_ID = PREFIX + "a15c04"
+RIVERBEND_TERM_ID = PREFIX + "a7a003"
+DISTRICT_IDS = (DISTRICT_ID, LIBRARY_DISTRICT_ID, RIVERBEND_DISTRICT_ID)
 # District id -> whether it shares rosters (has a district-app token). Districts not listed have
 # not connected the app at district level: their users reach it only through the Library.
 DEFAULT_CONNECTIONS: dict[str, bool] = {DISTRICT_ID: True}
@@ -612,6 +616,175 @@ def _terms() -> list[dict[str, Any]]:
     ]
 
 
+# ----------------------------------------------------------------------------- first-morning cohort
+# Generated data for the first morning of school (issue 12: tests/test_first_morning.py and
+# tests/bench/bench_first_morning.py): 30 teachers at Riverbend High whose classes overlap
+# (every class has a co-teacher; each student sits in about eight classes) and the 20 students
+# who log in with them. Riverbend is a district of its own and is not connected by default, so
+# nothing Maple Grove's or Lakeview's personas, rosters and counts show changes; the first-
+# morning tests connect it (connect_district) and its logins become District SSO.
+
+RIVERBEND_EMAIL_DOMAIN = "riverbend.example.org"
+FIRST_MORNING_TEACHER_COUNT = 30
+FIRST_MORNING_STUDENT_COUNT = 150  # the school's students; 20 of them log in
+FIRST_MORNING_LOGIN_STUDENTS = 20
+FIRST_MORNING_CLASS_SIZE = 28
+FIRST_MORNING_FIRST_STUDENT = 0x401  # student numbers (ids ...a5d401 on) after Maple Grove's
+RIVERBEND_COURSES = (
+    ("Algebra I", "math"), ("Biology", "science"), ("English 9", "english/language arts"),
+    ("World History", "social studies"), ("Español II", "language"), ("Geometry", "math"),
+    ("Chemistry", "science"), ("Música Coral", "arts and music"),
+    ("Computer Science Principles", "technology and engineering"), ("Français I", "language"),
+    ("English 10", "english/language arts"), ("Physics", "science"),
+    ("Health and Wellness", "PE and health"), ("Économie", "social studies"),
+    ("Art Studio", "arts and music"),
+)  # fmt: skip
+
+
+def _riverbend_district() -> dict[str, Any]:
+    district = _library_district()
+    district.update(
+        id=RIVERBEND_DISTRICT_ID,
+        name="Riverbend Unified School District",
+        sis_type="oneroster",
+        launch_date="2024-08-01",
+        portal_url="https://clever.com/in/riverbend",
+        nces_id="2731770",
+        district_contact={
+            "id": PREFIX + "a1dc03",
+            "district": RIVERBEND_DISTRICT_ID,
+            "email": f"it@{RIVERBEND_EMAIL_DOMAIN}",
+            "name": {"first": "Tomás", "last": "Eriksson"},
+            "title": "IT Director",
+        },
+    )
+    return district
+
+
+def _riverbend_school() -> dict[str, Any]:
+    school = _school(
+        RIVERBEND_SCHOOL_ID, "Riverbend High School", "040", "9", "12", "1 River Rd",
+        district=RIVERBEND_DISTRICT_ID,
+    )  # fmt: skip
+    school["location"].update(city="Riverbend", zip="55370")
+    school["principal"] = {"name": "Nadia Okafor", "email": f"principal@{RIVERBEND_EMAIL_DOMAIN}"}
+    return school
+
+
+def riverbend_course_id(index: int) -> str:
+    return f"{PREFIX}acf{index + 1:03x}"
+
+
+def _riverbend_teachers() -> list[dict[str, Any]]:
+    teachers = []
+    for i in range(FIRST_MORNING_TEACHER_COUNT):
+        name = _generated_name(300 + i)
+        username = f"{ascii_slug(name['first'])[:1]}{ascii_slug(name['last'])[:10]}{i + 1}"
+        teachers.append(
+            _staff_user(
+                f"{PREFIX}a7e{0x101 + i:03x}",
+                name,
+                f"{ascii_slug(name['first'])}.{ascii_slug(name['last'])}{i + 1}@"
+                + RIVERBEND_EMAIL_DOMAIN,
+                {"teacher": _teacher_role(RIVERBEND_SCHOOL_ID, 200100 + i, "Teacher", username)},
+                "2024-08-05T08:00:00.000Z",
+                district=RIVERBEND_DISTRICT_ID,
+            )
+        )
+    return teachers
+
+
+def _riverbend_students() -> list[dict[str, Any]]:
+    students = []
+    for i in range(FIRST_MORNING_STUDENT_COUNT):
+        number = FIRST_MORNING_FIRST_STUDENT + i
+        student = _student(
+            number,
+            _generated_name(number),
+            school=RIVERBEND_SCHOOL_ID,
+            grade=9 + i % 4,
+            email=number % 3 == 0,
+            student_number=number % 11 != 0,
+            district=RIVERBEND_DISTRICT_ID,
+        )
+        if "email" in student:
+            student["email"] = student["email"].replace(
+                STUDENT_EMAIL_DOMAIN, "students." + RIVERBEND_EMAIL_DOMAIN
+            )
+        student["roles"]["student"]["location"].update(city="Riverbend", zip="55370")
+        students.append(student)
+    return students
+
+
+def _riverbend_sections(teachers: list[str], students: list[str]) -> list[dict[str, Any]]:
+    """45 classes. Class k: primary teacher k % 30 (the first 15 teach two), a co-teacher (the
+    next teacher along), and 28 students from a window that starts 17 seats after the last
+    one's: neighbouring classes share 11 students, and the windows wrap around the school."""
+    count = len(teachers)
+    sections = []
+    for k in range(count + count // 2):
+        primary = k % count
+        co_teacher = (primary + 1 + k // count) % count
+        start = (k * 17) % len(students)
+        course, subject = RIVERBEND_COURSES[k % len(RIVERBEND_COURSES)]
+        period = str(k % 7 + 1)
+        teacher_last = _generated_name(300 + primary)["last"]
+        sections.append(
+            {
+                "id": f"{PREFIX}a5e{0xD00 + k:03x}",
+                "district": RIVERBEND_DISTRICT_ID,
+                "school": RIVERBEND_SCHOOL_ID,
+                "created": _stamp(6, k),
+                "last_modified": "2024-08-27T11:02:31.877Z",
+                "name": f"{course} – {teacher_last} – P{period}",
+                "sis_id": f"RB-SEC-{k + 1:03d}",
+                "section_number": f"RB-{k + 1:02d}",
+                "period": period,
+                "subject": subject,
+                "grade": str(9 + k % 4),
+                "course": riverbend_course_id(k % len(RIVERBEND_COURSES)),
+                "term_id": RIVERBEND_TERM_ID,
+                "teacher": teachers[primary],
+                "teachers": [teachers[primary], teachers[co_teacher]],
+                "students": [
+                    students[(start + j) % len(students)] for j in range(FIRST_MORNING_CLASS_SIZE)
+                ],
+                "ext": {},
+            }
+        )
+    return sections
+
+
+def _riverbend_courses() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": riverbend_course_id(n),
+            "district": RIVERBEND_DISTRICT_ID,
+            "name": name,
+            "number": f"RB-C-{n + 1:03d}",
+        }
+        for n, (name, _) in enumerate(RIVERBEND_COURSES)
+    ]
+
+
+def _riverbend_term() -> dict[str, Any]:
+    return {
+        "id": RIVERBEND_TERM_ID,
+        "district": RIVERBEND_DISTRICT_ID,
+        "name": "2024-25 School Year",
+        **SCHOOL_YEAR,
+    }
+
+
+def _most_seated(sections: list[dict[str, Any]], count: int) -> list[str]:
+    """The ``count`` students who sit in the most classes (ties by id): the most overlap."""
+    seats: dict[str, int] = {}
+    for section in sections:
+        for student in section["students"]:
+            seats[student] = seats.get(student, 0) + 1
+    return sorted(seats, key=lambda uid: (-seats[uid], uid))[:count]
+
+
 @dataclass
 class SeedData:
     """Plain dicts in Clever's full (district-shared) v3.0 shape, keyed by id."""
@@ -626,9 +799,13 @@ class SeedData:
 
 def _build() -> SeedData:
     students, cohorts = _students()
+    riverbend_teachers, riverbend_students = _riverbend_teachers(), _riverbend_students()
+    riverbend_sections = _riverbend_sections(
+        [t["id"] for t in riverbend_teachers], [s["id"] for s in riverbend_students]
+    )
     by_id = lambda items: {item["id"]: item for item in items}  # noqa: E731
     return SeedData(
-        districts=by_id([_district(), _library_district()]),
+        districts=by_id([_district(), _library_district(), _riverbend_district()]),
         schools=by_id(
             [
                 _school(CEDAR_ID, "Cedar Elementary", "010", "Kindergarten", "5", "400 Cedar Ave"),
@@ -642,12 +819,13 @@ def _build() -> SeedData:
                     "75 Shoreline Dr",
                     district=LIBRARY_DISTRICT_ID,
                 ),  # fmt: skip
+                _riverbend_school(),
             ]
         ),
-        users=by_id(_teachers_and_staff() + students),
-        sections=by_id(_sections(cohorts)),
-        terms=by_id(_terms()),
-        courses=by_id(_courses()),
+        users=by_id(_teachers_and_staff() + students + riverbend_teachers + riverbend_students),
+        sections=by_id(_sections(cohorts) + riverbend_sections),
+        terms=by_id([*_terms(), _riverbend_term()]),
+        courses=by_id(_courses() + _riverbend_courses()),
     )
 
 
@@ -656,6 +834,17 @@ LIBRARY_SECTION_IDS = tuple(
     sid for sid, s in _SEED.sections.items() if LIBRARY_TEACHER_ID in s["teachers"]
 )
 LIBRARY_STUDENT_ID = _SEED.sections[LIBRARY_SECTION_IDS[0]]["students"][0]  # Amara Okonkwo
+# The first morning's crowd: every Riverbend teacher, and the 20 students with the most classes.
+FIRST_MORNING_TEACHER_IDS = tuple(
+    uid for uid, user in _SEED.users.items()
+    if user["district"] == RIVERBEND_DISTRICT_ID and "teacher" in user["roles"]
+)  # fmt: skip
+FIRST_MORNING_STUDENT_IDS = tuple(
+    _most_seated(
+        [s for s in _SEED.sections.values() if s["district"] == RIVERBEND_DISTRICT_ID],
+        FIRST_MORNING_LOGIN_STUDENTS,
+    )
+)
 
 
 def build() -> SeedData:

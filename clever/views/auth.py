@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -37,6 +38,9 @@ def clever_login():
 @bp.get("/auth/clever/callback")
 @ratelimit.oauth_limit
 def callback():
+    # The login's time budget starts now and covers the code exchange too: whatever Clever
+    # does, the answer leaves before gunicorn's worker timeout (gunicorn.conf.py).
+    deadline = time.time() + current_app.config["LOGIN_DEADLINE_SECONDS"]
     code, state, error = (request.args.get(k) for k in ("code", "state", "error"))
     g.login_entry = oauth.entry_of(state)  # for the logins metric, success or failure
     if error:
@@ -57,9 +61,9 @@ def callback():
         if attempt >= oauth.MAX_ATTEMPTS:
             raise LoginFailure("bad_state", "state unknown after a fresh authorization")
         return redirect(oauth.start_authorization(attempt + 1, entry="retry"))
-    grant = oauth.exchange_code(code, state)
+    grant = oauth.exchange_code(code, state, deadline)
     try:
-        result = login.complete_login(grant)
+        result = login.complete_login(grant, deadline)
     except LoginFailure:
         oauth.mark_code_failed(grant)
         raise
