@@ -60,9 +60,9 @@ TUNABLES: dict[str, object] = {
     "CLEVER_REQUESTS_PER_MINUTE": 1200,
     # The longest a 429 is waited out before the call fails (a login cannot wait a minute).
     "CLEVER_MAX_RATE_LIMIT_WAIT": 30.0,
-    # A login's whole conversation with Clever after the code exchange (identity, roster) ends
-    # within this many seconds, below gunicorn.conf.py's 60 s worker timeout; the token exchange
-    # itself is bounded by CLEVER_HTTP_TIMEOUT (10 s) and never retried.
+    # A login's whole conversation with Clever, from the callback on (the code exchange, the
+    # token list, identity, roster), ends within this many seconds, below gunicorn.conf.py's
+    # 60 s worker timeout; the code exchange is never retried.
     "LOGIN_DEADLINE_SECONDS": 20,
     # A district's and a school's Clever records, and the names of terms and courses, are read
     # again only when older than this.
@@ -92,6 +92,9 @@ TUNABLES: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 256 * 1024,
     # The most values one list field (the class selection's section_ids) may carry.
     "MAX_LIST_FIELD_VALUES": 500,
+    # SQLite (the default database) waits this long for another writer's lock before failing:
+    # many first logins at once on one machine queue on it, within the login's deadline.
+    "SQLITE_BUSY_TIMEOUT_SECONDS": 15,
 }
 
 

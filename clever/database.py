@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from clever.config import TUNABLES
 from clever.extensions import migrate
 from models import db
 
@@ -21,7 +22,8 @@ def strict_sqlite(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        busy_ms = int(TUNABLES["SQLITE_BUSY_TIMEOUT_SECONDS"]) * 1000
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 

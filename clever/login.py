@@ -104,7 +104,8 @@ def read_identity(user_api: CleverAPI) -> Identity:
     pool: ThreadPoolExecutor = current_app.extensions[EXTENSION]
     token_list = None
     if not tokens.district_tokens_listed():
-        token_list = pool.submit(oauth.fetch_district_tokens, oauth.ClientCredentials.from_app())
+        credentials = oauth.ClientCredentials.from_app()
+        token_list = pool.submit(oauth.fetch_district_tokens, credentials, user_api.deadline)
     reader = None
     try:
         me = user_api.me()

@@ -190,12 +190,15 @@ class ClientCredentials:
         )
 
 
-def fetch_district_tokens(credentials: ClientCredentials) -> dict[str, str]:
+def fetch_district_tokens(
+    credentials: ClientCredentials, deadline: float | None = None
+) -> dict[str, str]:
     """District id -> district-app token, for every district that shares rosters with the app.
 
     ``GET /oauth/tokens?owner_type=district`` with the app's own client credentials (HTTP
     Basic), as Clever's "Build a Teacher-Facing Roster App" guide says. Raises CleverAPIError
-    (never with the credentials or the tokens in its message).
+    (never with the credentials or the tokens in its message). ``deadline``: a login's, which
+    cuts the timeouts to the time left, as for the code exchange.
     """
     path = "/oauth/tokens"
     try:
@@ -204,7 +207,7 @@ def fetch_district_tokens(credentials: ClientCredentials) -> dict[str, str]:
             params={"owner_type": "district"},
             auth=(credentials.client_id, credentials.client_secret),
             headers={"Accept": "application/json"},
-            timeout=credentials.timeout,
+            timeout=exchange_timeout(credentials.timeout, deadline),
             allow_redirects=False,
         )
     except requests.Timeout:

@@ -23,7 +23,7 @@ from .core import (
     redirect_with_error,
     signed_in_user_id,
 )
-from .pages import render_picker, require_sign_in
+from .pages import DISTRICT_NAMES, render_picker, require_sign_in
 from .state import short_hash
 
 bp = Blueprint("oauth", __name__)
@@ -49,8 +49,9 @@ def _check_client(client_id: str, redirect_uri: str | None):
     if request.args.get("district_id") not in (None, "", *seed.DISTRICT_IDS):
         return error_page(
             "Unknown district",
-            "This sandbox has two districts: Maple Grove USD "
-            f"({seed.DISTRICT_ID}) and Lakeview Public Schools ({seed.LIBRARY_DISTRICT_ID}).",
+            "This sandbox's districts: "
+            + ", ".join(f"{name} ({district_id})" for district_id, name in DISTRICT_NAMES.items())
+            + ".",
         )
     return None
 

@@ -67,6 +67,7 @@ def page_context():
 DISTRICT_NAMES = {
     seed.DISTRICT_ID: "Maple Grove USD",
     seed.LIBRARY_DISTRICT_ID: "Lakeview Public Schools",
+    seed.RIVERBEND_DISTRICT_ID: "Riverbend Unified",
 }
 
 
