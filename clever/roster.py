@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from pyuca import Collator
 from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
+from clever.config import TUNABLES
 from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
 
 # -- a teacher's or a student's classes ----------------------------------------------------------
@@ -33,11 +34,18 @@ def _collator() -> Collator:
     return Collator()  # loads the DUCET table once (about half a second)
 
 
+@lru_cache(maxsize=TUNABLES["COLLATION_KEYS_CACHED"])
+def _sort_key(text: str) -> tuple[int, ...]:
+    # pyuca is pure Python: without this, sorting was a third of a dashboard's CPU. The same
+    # names come back on every page, so each process keeps the keys of the recent ones.
+    return _collator().sort_key(text)
+
+
 def collation_key(*parts: str | None) -> tuple:
     """Sort key for text made of ``parts`` (e.g. last name, first name): the parts compare
     case- and accent-insensitively first (UCA level 1, each part in turn), then with accents
     and case only to break ties, so "Núñez" and "nunez" sit together, before "Nuñeza"."""
-    full = [_collator().sort_key(part or "") for part in parts]
+    full = [_sort_key(part or "") for part in parts]
     primary = tuple(key[: key.index(0)] if 0 in key else key for key in full)
     return (primary, tuple(full))
 
