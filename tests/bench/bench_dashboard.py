@@ -19,8 +19,7 @@ import requests
 from first_morning import app_environment, gunicorn
 from flows import APP_ORIGIN, PRIMARY_REDIRECT_URI
 from test_dashboard import (
-    STUDENT_PAGE_QUERIES,
-    TEACHER_PAGE_QUERIES,
+    PAGE_QUERIES,
     cards,
     make_classes,
     signed_in_client,
@@ -52,8 +51,7 @@ def test_sql_statements_per_dashboard(app):
     print(f"\nSQL statements per page for {'/'.join(map(str, CLASS_COUNTS))} classes:")
     for page, counts in found.items():
         print(f"  {page}: {'/'.join(map(str, counts))}")
-    assert found["teacher dashboard"] == [TEACHER_PAGE_QUERIES] * len(CLASS_COUNTS)
-    assert found["student dashboard"] == [STUDENT_PAGE_QUERIES] * len(CLASS_COUNTS)
+    assert found == {page: [n] * len(CLASS_COUNTS) for page, n in PAGE_QUERIES.items()}
 
 
 def signed_in(origin: str, sandbox_url: str, clever_id: str) -> requests.Session:
