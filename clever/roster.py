@@ -113,12 +113,6 @@ def save_class_selection(user: User, section_ids: Collection[int]) -> list[Secti
     return newly_selected
 
 
-def imported_totals(user: User) -> tuple[int, int]:
-    """(classes, distinct students) a teacher has imported and shown: what a sync brought."""
-    ids = [section.id for section in classes_for_teacher(user)]
-    return len(ids), distinct_students(ids)
-
-
 def unselected_sections(user: User) -> set[str]:
     """Clever ids of the classes this teacher chose not to sync."""
     return set(
