@@ -87,6 +87,9 @@ TUNABLES: dict[str, object] = {
     "SYNC_WORKER_MAINTENANCE_SECONDS": 30,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
+    # Sort keys of names (clever.roster's reading order) each process keeps: a school's worth
+    # of class and person names, about a kilobyte each.
+    "COLLATION_KEYS_CACHED": 20_000,
     # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)
     # before it is read.
     "MAX_CONTENT_LENGTH": 256 * 1024,

@@ -8,12 +8,16 @@ module only reads them, except for the teacher's own choice of classes.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from pyuca import Collator
 from sqlalchemy import func
+from sqlalchemy.orm import joinedload
 
+from clever.config import TUNABLES
 from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
 
 # -- a teacher's or a student's classes ----------------------------------------------------------
@@ -30,11 +34,18 @@ def _collator() -> Collator:
     return Collator()  # loads the DUCET table once (about half a second)
 
 
+@lru_cache(maxsize=TUNABLES["COLLATION_KEYS_CACHED"])
+def _sort_key(text: str) -> tuple[int, ...]:
+    # pyuca is pure Python: without this, sorting was a third of a dashboard's CPU. The same
+    # names come back on every page, so each process keeps the keys of the recent ones.
+    return _collator().sort_key(text)
+
+
 def collation_key(*parts: str | None) -> tuple:
     """Sort key for text made of ``parts`` (e.g. last name, first name): the parts compare
     case- and accent-insensitively first (UCA level 1, each part in turn), then with accents
     and case only to break ties, so "Núñez" and "nunez" sit together, before "Nuñeza"."""
-    full = [_collator().sort_key(part or "") for part in parts]
+    full = [_sort_key(part or "") for part in parts]
     primary = tuple(key[: key.index(0)] if 0 in key else key for key in full)
     return (primary, tuple(full))
 
@@ -102,19 +113,6 @@ def save_class_selection(user: User, section_ids: Collection[int]) -> list[Secti
     return newly_selected
 
 
-def imported_totals(user: User) -> tuple[int, int]:
-    """(classes, distinct students) a teacher has imported and shown: what a sync brought."""
-    ids = [section.id for section in classes_for_teacher(user)]
-    if not ids:
-        return 0, 0
-    students = db.session.scalar(
-        db.select(func.count(func.distinct(Enrollment.student_id))).where(
-            Enrollment.section_id.in_(ids), Enrollment.archived_at.is_(None)
-        )
-    )
-    return len(ids), students or 0
-
-
 def unselected_sections(user: User) -> set[str]:
     """Clever ids of the classes this teacher chose not to sync."""
     return set(
@@ -143,23 +141,134 @@ def classes_for_student(user: User) -> list[Section]:
     )
 
 
+# -- everything a page shows about the viewer's classes, in one query ----------------------------
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """The viewer's active classes as every page piece needs them, read in one query.
+
+    For a teacher: every class they actively teach, with which ones they keep selected, which
+    shrinks they chose to keep, and each class's active students; for a student: the classes
+    they are enrolled in (no counts: students never see their classmates). Sorted by name.
+    """
+
+    classes: list[Section]
+    selected_ids: frozenset[int]
+    kept_ids: frozenset[int]
+    students: dict[int, int]
+
+    @property
+    def shown(self) -> list[Section]:
+        """The selected classes: the dashboard's cards and what a sync refreshes."""
+        return [section for section in self.classes if section.id in self.selected_ids]
+
+    def get(self, section_id: int) -> Section | None:
+        """The class if the viewer may see it (the rule of ``can_view_section``)."""
+        return next((s for s in self.classes if s.id == section_id), None)
+
+    def selection(self) -> list[tuple[Section, bool]]:
+        """As ``class_selection``: every class with whether it is selected."""
+        return [(section, section.id in self.selected_ids) for section in self.classes]
+
+
+def class_list(user: User) -> ClassList:
+    """The viewer's classes (see ``ClassList``); each class's school comes in the same query."""
+    if not user.is_teacher:
+        classes = db.session.scalars(
+            db.select(Section)
+            .options(joinedload(Section.school))
+            .join(Enrollment, Enrollment.section_id == Section.id)
+            .where(
+                Enrollment.student_id == user.id,
+                Enrollment.archived_at.is_(None),
+                Section.archived_at.is_(None),
+            )
+        ).unique()
+        ordered = _by_name(classes)
+        return ClassList(ordered, frozenset(s.id for s in ordered), frozenset(), {})
+    students = (
+        db.select(func.count(Enrollment.id))
+        .where(Enrollment.section_id == Section.id, Enrollment.archived_at.is_(None))
+        .correlate(Section)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        db.select(
+            Section,
+            TeacherSectionPreference.selected,
+            TeacherSectionPreference.kept_shrink,
+            students,
+        )
+        .options(joinedload(Section.school))
+        .join(SectionTeacher, SectionTeacher.section_id == Section.id)
+        .outerjoin(
+            TeacherSectionPreference,
+            (TeacherSectionPreference.section_id == Section.id)
+            & (TeacherSectionPreference.teacher_id == user.id),
+        )
+        .where(
+            SectionTeacher.teacher_id == user.id,
+            SectionTeacher.archived_at.is_(None),
+            Section.archived_at.is_(None),
+        )
+    ).all()
+    return ClassList(
+        classes=_by_name(section for section, *_ in rows),
+        # No preference row yet means selected: new classes default to shown.
+        selected_ids=frozenset(s.id for s, selected, _, _ in rows if selected is not False),
+        kept_ids=frozenset(s.id for s, _, kept, _ in rows if kept is not None),
+        students={section.id: count for section, _, _, count in rows},
+    )
+
+
+def distinct_students(section_ids: Collection[int]) -> int:
+    """Active students of these classes, each counted once (one is in several classes)."""
+    if not section_ids:
+        return 0
+    found = db.session.scalar(
+        db.select(func.count(func.distinct(Enrollment.student_id))).where(
+            Enrollment.section_id.in_(section_ids), Enrollment.archived_at.is_(None)
+        )
+    )
+    return found or 0
+
+
 # -- a class's people, and who may see it --------------------------------------------------------
 
 
+def _person_key(user: User) -> tuple:
+    return (collation_key(user.last_name, user.first_name), user.id)
+
+
 def _by_person(people: Iterable[User]) -> list[User]:
-    return sorted(people, key=lambda u: (collation_key(u.last_name, u.first_name), u.id))
+    return sorted(people, key=_person_key)
 
 
 def section_teachers(section: Section) -> list[tuple[User, bool]]:
     """Active teachers of a class as (user, is_primary), the primary teacher first."""
+    return teachers_of([section.id]).get(section.id, [])
+
+
+def teachers_of(section_ids: Collection[int]) -> dict[int, list[tuple[User, bool]]]:
+    """``section_teachers`` of many classes in one query, by section id (a class without an
+    active teacher is missing)."""
+    if not section_ids:
+        return {}
     rows = db.session.execute(
-        db.select(User, SectionTeacher.is_primary)
+        db.select(SectionTeacher.section_id, User, SectionTeacher.is_primary)
         .join(SectionTeacher, SectionTeacher.teacher_id == User.id)
-        .where(SectionTeacher.section_id == section.id, SectionTeacher.archived_at.is_(None))
+        .where(SectionTeacher.section_id.in_(section_ids), SectionTeacher.archived_at.is_(None))
     ).all()
-    primary = {user.id: is_primary for user, is_primary in rows}
-    ordered = _by_person(user for user, _ in rows)
-    return sorted(((u, primary[u.id]) for u in ordered), key=lambda pair: not pair[1])
+    by_section: dict[int, list[tuple[User, bool]]] = defaultdict(list)
+    for section_id, user, is_primary in rows:
+        by_section[section_id].append((user, is_primary))
+    return {section_id: _primary_first(pairs) for section_id, pairs in by_section.items()}
+
+
+def _primary_first(pairs: list[tuple[User, bool]]) -> list[tuple[User, bool]]:
+    by_name = sorted(pairs, key=lambda pair: _person_key(pair[0]))
+    return sorted(by_name, key=lambda pair: not pair[1])  # stable: by name within each group
 
 
 # Clever's grade values in school order; numbers sit between Kindergarten and PostGraduate.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, redirect, url_for
+from sqlalchemy.orm import joinedload
 
 from clever.extensions import login_manager
 from clever.negotiate import wants_json_refusal
@@ -17,7 +18,12 @@ def init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        if not user_id.isdigit():
+            return None
+        # Every page names the user's school or district (the identity, onboarding's check):
+        # read them with the user, not in two more queries.
+        options = (joinedload(User.school), joinedload(User.district))
+        return db.session.get(User, int(user_id), options=options)
 
     @login_manager.unauthorized_handler
     def unauthorized():

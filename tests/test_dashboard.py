@@ -4,15 +4,31 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flows import base_letter
+from sqlalchemy import event
 
 from clever.sandbox import seed
 from clever.views.dashboard import grade_label, sort_name, subject_label
-from models import Section, SectionTeacher, User, db, utcnow
+from models import (
+    District,
+    Enrollment,
+    School,
+    Section,
+    SectionTeacher,
+    SyncRun,
+    TeacherSectionPreference,
+    User,
+    db,
+    utcnow,
+)
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -426,3 +442,137 @@ def test_csv_cells_cannot_run_as_formulas(flow, app):
         db.session.commit()
     text = flow.client.get(link + "/roster.csv").get_data(as_text=True)
     assert '"\'=HYPERLINK(""http://x.example"",""Ñ"")"' in text
+
+
+# -- a page costs the same few queries whatever the number of classes ---------------------------
+
+# SQL statements per page, whatever the number of classes: the user (school and district
+# joined), the viewer's classes (with selection, kept shrinks, schools and each class's student
+# count), the cards' teachers or the class's, and the latest runs; a teacher's dashboard also
+# counts the distinct students of the shown classes, a teacher's class page reads its roster.
+PAGE_QUERIES = {
+    "teacher dashboard": 5,
+    "teacher class page": 5,
+    "student dashboard": 4,
+    "student class page": 4,
+}
+
+
+@contextmanager
+def counted_statements(app) -> Iterator[list[str]]:
+    """Every SQL statement the engine sends inside the block."""
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def make_classes(app, count: int) -> tuple[int, int, int]:
+    """A teacher of ``count`` classes (a co-teacher in each, three students each, one class
+    held by the guard and one kept as it was) and a student enrolled in all of them, with a
+    school, a district and an ok sync each, straight in the database. (teacher, student, a
+    class id)."""
+    tag = f"q{count}"
+    with app.app_context():
+        district = District(clever_id=f"{tag}-district", name="Query District")
+        school = School(clever_id=f"{tag}-school", name="Query School", district=district)
+        people = {"district": district, "school": school, "authorized_by": "district"}
+        teacher = User(
+            clever_id=f"{tag}-t", first_name="Tess", last_name="Teach", role="teacher",
+            clever_roles="teacher", email=f"{tag}@example.org", **people,
+        )  # fmt: skip
+        co_teacher = User(clever_id=f"{tag}-c", first_name="Cole", last_name="Co", **people)
+        student = User(
+            clever_id=f"{tag}-s", first_name="Sam", last_name="Stu", role="student", **people
+        )
+        classmates = [
+            User(clever_id=f"{tag}-s{n}", first_name="Kid", last_name=f"K{n}", role="student")
+            for n in range(2)
+        ]
+        sections = [
+            Section(clever_id=f"{tag}-{n}", name=f"Class {n:02}", subject="math", grade="4",
+                    period=str(n), school=school)
+            for n in range(count)
+        ]  # fmt: skip
+        db.session.add_all([teacher, co_teacher, student, *classmates, *sections])
+        db.session.flush()
+        for section in sections:
+            db.session.add_all(
+                [
+                    SectionTeacher(section_id=section.id, teacher_id=teacher.id, is_primary=True),
+                    SectionTeacher(section_id=section.id, teacher_id=co_teacher.id),
+                    *(
+                        Enrollment(section_id=section.id, student_id=kid.id)
+                        for kid in (student, *classmates)
+                    ),
+                ]
+            )
+        kept = sections[-1]
+        db.session.add(
+            TeacherSectionPreference(
+                teacher_id=teacher.id, section_id=kept.id, selected=True, kept_shrink="f"
+            )
+        )
+        held = {"section_id": sections[0].id, "clever_id": sections[0].clever_id,
+                "name": sections[0].name, "would_archive": 2, "active_students": 3}  # fmt: skip
+        # The teacher's held run is still waiting; a later sync went through.
+        db.session.add(
+            SyncRun(user_id=teacher.id, trigger="login", status="held", finished_at=utcnow(),
+                    held_changes=json.dumps({"sections": [held]}))
+        )  # fmt: skip
+        db.session.flush()
+        for user in (teacher, student):
+            db.session.add(
+                SyncRun(user_id=user.id, trigger="login", status="ok", finished_at=utcnow())
+            )
+        db.session.commit()
+        return teacher.id, student.id, sections[0].id
+
+
+def signed_in_client(app, user_id: int):
+    """A client whose session is ``user_id``'s, as a login leaves it."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["login_at"] = session["last_seen"] = time.time()
+    return client
+
+
+def statements_for(app, client, path: str) -> tuple[int, str]:
+    client.get(path)  # warm: the first request of a process loads templates and the collator
+    with counted_statements(app) as statements:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(statements), response.get_data(as_text=True)
+
+
+def test_dashboard_and_class_page_cost_the_same_few_queries_for_1_13_or_50_classes(app):
+    found: dict[str, dict[int, int]] = {}
+    for count in (1, 13, 50):
+        teacher_id, student_id, first_class = make_classes(app, count)
+        for who, user_id in (("teacher", teacher_id), ("student", student_id)):
+            client = signed_in_client(app, user_id)
+            queries, body = statements_for(app, client, "/dashboard")
+            assert len(cards(body)) == count
+            found.setdefault(f"{who} dashboard", {})[count] = queries
+            queries, body = statements_for(app, client, f"/classes/{first_class}")
+            assert "Class 00" in body
+            found.setdefault(f"{who} class page", {})[count] = queries
+        # The pieces of the page all came from the same reads.
+        teacher = signed_in_client(app, teacher_id)
+        page = teacher.get("/dashboard").get_data(as_text=True)
+        body = text_of(page)
+        assert "Query School" in body and "Last synced:" in body
+        assert "Co-teacher: Cole Co" in body
+        assert f"{count} {'class' if count == 1 else 'classes'} and 3 students imported" in body
+        assert 'data-testid="held-notice"' in page and page.count('data-testid="class-held"') == 1
+        assert page.count('data-testid="class-kept"') == (count > 1)
+    assert found == {page: dict.fromkeys((1, 13, 50), n) for page, n in PAGE_QUERIES.items()}, found

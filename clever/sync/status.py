@@ -5,10 +5,13 @@ sync, and held runs with the teacher's answer to them (confirm or dismiss).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from sqlalchemy import func
 
 from clever import jobs
 from clever.sessions import get_redis
@@ -35,6 +38,34 @@ def latest_result(user: User) -> SyncRun | None:
             SyncRun.status.in_((SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)),
         )
         .order_by(SyncRun.id.desc())
+    )
+
+
+@dataclass(frozen=True)
+class LatestRuns:
+    """``latest_result``, ``last_sync`` and ``pending_held_run`` of one user, read together."""
+
+    latest: SyncRun | None
+    last_ok: SyncRun | None
+    held: SyncRun | None
+
+
+def latest_runs(user: User) -> LatestRuns:
+    """The newest ok, failed and held run of the user in one query (a page needs all three)."""
+    newest = (
+        db.select(func.max(SyncRun.id))
+        .where(
+            SyncRun.user_id == user.id,
+            SyncRun.status.in_((SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)),
+        )
+        .group_by(SyncRun.status)
+    )
+    found = db.session.scalars(db.select(SyncRun).where(SyncRun.id.in_(newest)))
+    runs = {run.status: run for run in found}
+    return LatestRuns(
+        latest=max(runs.values(), key=lambda run: run.id, default=None),
+        last_ok=runs.get(SyncStatus.OK),
+        held=runs.get(SyncStatus.HELD),
     )
 
 
@@ -79,10 +110,15 @@ def class_holds(user: User) -> dict[int, dict[str, Any]]:
         .filter_by(teacher_id=user.id)
         .where(TeacherSectionPreference.kept_shrink.is_not(None))
     )
+    return holds_from(kept, pending_held_run(user))
+
+
+def holds_from(kept: Iterable[int], held: SyncRun | None) -> dict[int, dict[str, Any]]:
+    """``class_holds`` from what a page has already read: the ids of the classes whose shrink
+    the teacher kept, and the pending held run."""
     holds: dict[int, dict[str, Any]] = {section_id: {"state": "kept"} for section_id in kept}
-    run = pending_held_run(user)
-    for entry in held_changes(run) if run is not None else ():
-        holds[entry["section_id"]] = {"state": "held", "run_id": run.id, **entry}
+    for entry in held_changes(held) if held is not None else ():
+        holds[entry["section_id"]] = {"state": "held", "run_id": held.id, **entry}
     return holds
 
 
@@ -150,19 +186,25 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def sync_status(user: User) -> dict[str, Any]:
-    """For GET /sync/status: idle, running (with done/total), or the latest outcome."""
-    client = get_redis()
+_UNREAD: Any = object()
+
+
+def sync_status(user: User, latest: SyncRun | None = _UNREAD) -> dict[str, Any]:
+    """For GET /sync/status: idle, running (with done/total), or the latest outcome.
+
+    ``latest``: the user's ``latest_result`` when the caller has already read it."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hgetall(progress_key(user.id))
+    pipe.exists(lock_key(user.id))
     try:
-        raw = client.hgetall(progress_key(user.id))
+        raw, locked = pipe.execute()  # one round trip
         progress = {k.decode(): v.decode() for k, v in raw.items()}
         # A progress hash says "running" after a crash too; the lock (it expires) does not lie.
-        running = progress.get("status") == SyncStatus.RUNNING and bool(
-            client.exists(lock_key(user.id))
-        )
+        running = progress.get("status") == SyncStatus.RUNNING and bool(locked)
     except redis.RedisError:
         progress, running = {}, False
-    latest = latest_result(user)
+    if latest is _UNREAD:
+        latest = latest_result(user)
 
     def number(key: str, default: int) -> int:
         try:

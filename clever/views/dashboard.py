@@ -1,8 +1,9 @@
 """The landing page, the dashboards (teacher and student) and the class page.
 
-Thin views over clever.roster (classes and their people) and clever.sync (the last sync); the
-only queries here are the ones the cards need in bulk (student counts), so a teacher with many
-classes costs a fixed few queries.
+Thin views over clever.roster (classes and their people) and clever.sync (the last sync). The
+viewer's classes and latest runs are read once per request (``clever.views.viewer``) and every
+piece of a page uses that copy; the cards' teachers come in one query for all classes, so a
+page costs the same fixed few queries whatever the number of classes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func
 
-from clever import accounts, roster, roster_csv, sync
-from models import Enrollment, Section, TeacherSectionPreference, User, db
+from clever import accounts, roster, roster_csv
+from clever.views import viewer
+from models import Section, User
 
 bp = Blueprint("dashboard", __name__)
 
@@ -36,39 +37,17 @@ class ClassCard:
         return any(primary for teacher, primary in self.teachers if teacher.id == user.id)
 
 
-def student_counts(sections: list[Section]) -> dict[int, int]:
-    """Active students per class, in one query."""
-    ids = [section.id for section in sections]
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        db.select(Enrollment.section_id, func.count(Enrollment.id))
-        .where(Enrollment.section_id.in_(ids), Enrollment.archived_at.is_(None))
-        .group_by(Enrollment.section_id)
-    )
-    return {section_id: count for section_id, count in rows}
-
-
-def class_cards(sections: list[Section], *, with_counts: bool) -> list[ClassCard]:
-    counts = student_counts(sections) if with_counts else {}
+def class_cards(sections: list[Section], counts: dict[int, int] | None) -> list[ClassCard]:
+    """Cards for ``sections``; ``counts`` (active students by class) only for teachers."""
+    teachers = roster.teachers_of([section.id for section in sections])
     return [
         ClassCard(
             section=section,
-            teachers=roster.section_teachers(section),
-            students=counts.get(section.id, 0) if with_counts else None,
+            teachers=teachers.get(section.id, []),
+            students=counts.get(section.id, 0) if counts is not None else None,
         )
         for section in sections
     ]
-
-
-def is_hidden_by(user: User, section: Section) -> bool:
-    """Whether the teacher unchecked this class in "Choose your classes"."""
-    selected = db.session.scalar(
-        db.select(TeacherSectionPreference.selected).filter_by(
-            teacher_id=user.id, section_id=section.id
-        )
-    )
-    return selected is False
 
 
 @bp.get("/")
@@ -84,29 +63,27 @@ def dashboard():
     """Teachers (staff and admins too) see their classes; students see theirs and who teaches
     them. Rosters come from Clever; the sync panel and class selection are the sync partials."""
     user = current_user._get_current_object()
+    mine = viewer.classes()
     if user.is_teacher:
-        shown = roster.classes_for_teacher(user)
-        total = len(roster.classes_for_teacher(user, include_unselected=True))
+        shown, total = mine.shown, len(mine.classes)
         if total == 0 and not accounts.holds_teacher_role(user):
             return render_template("dashboard/admin.html")
         return render_template(
             "dashboard/teacher.html",
-            cards=class_cards(shown, with_counts=True),
+            cards=class_cards(shown, mine.students),
             total_classes=total,
             hidden_classes=total - len(shown),
-            holds=sync.class_holds(user),
+            holds=viewer.class_holds(),
         )
-    return render_template(
-        "dashboard/student.html",
-        cards=class_cards(roster.classes_for_student(user), with_counts=False),
-    )
+    return render_template("dashboard/student.html", cards=class_cards(mine.classes, None))
 
 
 def visible_section(section_id: int) -> Section:
     """The class, if the current user may see it; 404 otherwise (whether a class exists is
-    nobody's business but its own people's)."""
-    section = db.session.get(Section, section_id)
-    if section is None or not roster.can_view_section(current_user, section):
+    nobody's business but its own people's). The viewer's classes are exactly the ones
+    ``roster.can_view_section`` allows."""
+    section = viewer.classes().get(section_id)
+    if section is None:
         abort(404)
     return section
 
@@ -129,9 +106,9 @@ def class_page(section_id: int):
         teachers=roster.section_teachers(section),
         students=students,
         sort=sort,
-        hidden=user.is_teacher and is_hidden_by(user, section),
-        last=sync.last_sync(user),
-        hold=sync.class_holds(user).get(section.id),
+        hidden=user.is_teacher and section.id not in viewer.classes().selected_ids,
+        last=viewer.runs().last_ok,
+        hold=viewer.class_holds().get(section.id),
     )
 
 

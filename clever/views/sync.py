@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 
 from clever import jobs, roster, sync
 from clever.negotiate import wants_json
+from clever.views import viewer
 
 bp = Blueprint("sync", __name__)
 
@@ -164,9 +165,13 @@ def panel() -> dict[str, Any]:
     """The sync panel's data, computed once per request however often it is included."""
     if "sync_panel" not in g:
         user = current_user
-        held = sync.pending_held_run(user) if user.is_teacher else None
-        classes, students = roster.imported_totals(user)
-        state = sync.sync_status(user)
+        runs = viewer.runs()
+        held = runs.held if user.is_teacher else None
+        # What a sync brought: the shown classes and their distinct students (teachers only:
+        # a student teaches nothing).
+        shown = [section.id for section in viewer.classes().shown] if user.is_teacher else []
+        classes, students = len(shown), roster.distinct_students(shown)
+        state = sync.sync_status(user, latest=runs.latest)
         run = state["run"]
         g.sync_panel = {
             "classes": classes,
@@ -176,7 +181,7 @@ def panel() -> dict[str, Any]:
             "no_rosters": state["status"] == sync.SyncStatus.FAILED
             and run is not None
             and run["error"] == sync.NO_ROSTERS,
-            "last": sync.last_sync(user),
+            "last": runs.last_ok,
             "held": held,
             "held_classes": sync.held_changes(held) if held else [],
         }
@@ -184,7 +189,7 @@ def panel() -> dict[str, Any]:
 
 
 def class_selection() -> list:
-    return roster.class_selection(current_user) if current_user.is_teacher else []
+    return viewer.classes().selection() if current_user.is_teacher else []
 
 
 @bp.app_context_processor
