@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from pyuca import Collator
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlalchemy.orm import joinedload
 
 from clever.config import TUNABLES
@@ -54,11 +54,11 @@ def _by_name(sections: Iterable[Section]) -> list[Section]:
     return sorted(sections, key=lambda s: (collation_key(s.name), s.id))
 
 
-def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
-    """Active classes the teacher actively teaches; by default only the selected ones."""
-    query = (
-        db.select(Section)
-        .join(SectionTeacher, SectionTeacher.section_id == Section.id)
+def _taught_by(query: Select, user: User) -> Select:
+    """``query`` narrowed to the active classes ``user`` actively teaches, with the teacher's
+    preference row (selection, kept shrink) outer-joined for it."""
+    return (
+        query.join(SectionTeacher, SectionTeacher.section_id == Section.id)
         .outerjoin(
             TeacherSectionPreference,
             (TeacherSectionPreference.section_id == Section.id)
@@ -70,6 +70,11 @@ def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Se
             Section.archived_at.is_(None),
         )
     )
+
+
+def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
+    """Active classes the teacher actively teaches; by default only the selected ones."""
+    query = _taught_by(db.select(Section), user)
     if not include_unselected:
         # No preference row yet means selected: new classes default to shown.
         query = query.where(
@@ -80,8 +85,7 @@ def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Se
 
 def class_selection(user: User) -> list[tuple[Section, bool]]:
     """Every active class of the teacher with whether it is selected (for the form)."""
-    selected = {s.id for s in classes_for_teacher(user)}
-    return [(s, s.id in selected) for s in classes_for_teacher(user, include_unselected=True)]
+    return class_list(user).selection()
 
 
 def save_class_selection(user: User, section_ids: Collection[int]) -> list[Section]:
@@ -194,23 +198,14 @@ def class_list(user: User) -> ClassList:
         .scalar_subquery()
     )
     rows = db.session.execute(
-        db.select(
-            Section,
-            TeacherSectionPreference.selected,
-            TeacherSectionPreference.kept_shrink,
-            students,
-        )
-        .options(joinedload(Section.school))
-        .join(SectionTeacher, SectionTeacher.section_id == Section.id)
-        .outerjoin(
-            TeacherSectionPreference,
-            (TeacherSectionPreference.section_id == Section.id)
-            & (TeacherSectionPreference.teacher_id == user.id),
-        )
-        .where(
-            SectionTeacher.teacher_id == user.id,
-            SectionTeacher.archived_at.is_(None),
-            Section.archived_at.is_(None),
+        _taught_by(
+            db.select(
+                Section,
+                TeacherSectionPreference.selected,
+                TeacherSectionPreference.kept_shrink,
+                students,
+            ).options(joinedload(Section.school)),
+            user,
         )
     ).all()
     return ClassList(

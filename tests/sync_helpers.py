@@ -110,6 +110,19 @@ def dump_roster(app) -> dict[str, list[tuple]]:
 
 
 @contextmanager
+def engine_listener(app, name: str, listener):
+    """``listener`` on the app's engine's ``name`` event (e.g. "before_cursor_execute") inside
+    the block."""
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        event.remove(engine, name, listener)
+
+
+@contextmanager
 def count_writes(app):
     """INSERT/UPDATE/DELETE statements (and rows) the database sees inside the block."""
     writes: list[tuple[str, str, int]] = []
@@ -121,13 +134,8 @@ def count_writes(app):
             table = words[1] if verb == "UPDATE" else words[2]
             writes.append((verb, table, cursor.rowcount))
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "after_cursor_execute", listener)
-    try:
+    with engine_listener(app, "after_cursor_execute", listener):
         yield writes
-    finally:
-        event.remove(engine, "after_cursor_execute", listener)
 
 
 def section_row(clever_id: str) -> Section:

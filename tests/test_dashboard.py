@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flows import base_letter
-from sqlalchemy import event
+from sync_helpers import engine_listener
 
 from clever.sandbox import seed
 from clever.views.dashboard import grade_label, sort_name, subject_label
@@ -466,13 +466,8 @@ def counted_statements(app) -> Iterator[list[str]]:
     def listener(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with engine_listener(app, "before_cursor_execute", listener):
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 def make_classes(app, count: int) -> tuple[int, int, int]:

@@ -131,8 +131,8 @@ class NameCache:
     def remember(self, kind: str, record: dict[str, Any]) -> None:
         name = record.get("name")
         with contextlib.suppress(redis.RedisError):
-            self.client.set(self.key(kind, record["id"]), name if isinstance(name, str) else "",
-                            ex=self.max_age)  # fmt: skip
+            value = name if isinstance(name, str) else ""
+            self.client.set(self.key(kind, record["id"]), value, ex=self.max_age)
 
 
 class RosterReader:

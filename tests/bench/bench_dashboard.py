@@ -13,12 +13,10 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from urllib.parse import urlencode
 
 import pytest
 import requests
-from first_morning import app_environment, gunicorn
-from flows import APP_ORIGIN, PRIMARY_REDIRECT_URI
+from first_morning import app_environment, gunicorn, log_in
 from test_dashboard import (
     PAGE_QUERIES,
     cards,
@@ -27,7 +25,6 @@ from test_dashboard import (
     statements_for,
 )
 
-from clever.config import DEMO_CLIENT_ID
 from clever.sandbox import seed
 
 CLASS_COUNTS = (1, 13, 50)
@@ -58,23 +55,7 @@ def test_sql_statements_per_dashboard(app):
 def signed_in(origin: str, sandbox_url: str, clever_id: str) -> requests.Session:
     """A browser logged in through our button and the sandbox, on the gunicorn at ``origin``."""
     browser = requests.Session()
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": DEMO_CLIENT_ID,
-            "redirect_uri": PRIMARY_REDIRECT_URI,
-            "login_hint": clever_id,
-        }
-    )
-    browser.get(f"{sandbox_url}/oauth/authorize?{query}", allow_redirects=False, timeout=30)
-    url = origin + "/auth/clever/login"
-    for _ in range(10):
-        response = browser.get(url, allow_redirects=False, timeout=60)
-        if response.status_code not in (302, 303):
-            break
-        # The registered redirect URI names the suite's port; this gunicorn listens on another.
-        url = response.headers["Location"].replace(APP_ORIGIN, origin, 1)
-        url = url if url.startswith("http") else origin + url
+    log_in(origin, sandbox_url, clever_id, http=browser)
     return browser
 
 
