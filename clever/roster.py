@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from pyuca import Collator
-from sqlalchemy import Select, func
+from sqlalchemy import Select, bindparam, func
 from sqlalchemy.orm import joinedload
 
 from clever.config import TUNABLES
@@ -54,18 +54,24 @@ def _by_name(sections: Iterable[Section]) -> list[Section]:
     return sorted(sections, key=lambda s: (collation_key(s.name), s.id))
 
 
-def _taught_by(query: Select, user: User) -> Select:
-    """``query`` narrowed to the active classes ``user`` actively teaches, with the teacher's
-    preference row (selection, kept shrink) outer-joined for it."""
+# The statements a page runs are built once, here, with their values as bind parameters: a
+# page reads the viewer's classes on every request, and building and keying a statement costs
+# more Python than running it.
+TEACHER = bindparam("teacher_id")
+
+
+def _taught_by(query: Select) -> Select:
+    """``query`` narrowed to the active classes the teacher (bound as ``teacher_id``) actively
+    teaches, with the teacher's preference row (selection, kept shrink) outer-joined for it."""
     return (
         query.join(SectionTeacher, SectionTeacher.section_id == Section.id)
         .outerjoin(
             TeacherSectionPreference,
             (TeacherSectionPreference.section_id == Section.id)
-            & (TeacherSectionPreference.teacher_id == user.id),
+            & (TeacherSectionPreference.teacher_id == TEACHER),
         )
         .where(
-            SectionTeacher.teacher_id == user.id,
+            SectionTeacher.teacher_id == TEACHER,
             SectionTeacher.archived_at.is_(None),
             Section.archived_at.is_(None),
         )
@@ -74,13 +80,13 @@ def _taught_by(query: Select, user: User) -> Select:
 
 def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
     """Active classes the teacher actively teaches; by default only the selected ones."""
-    query = _taught_by(db.select(Section), user)
+    query = _taught_by(db.select(Section))
     if not include_unselected:
         # No preference row yet means selected: new classes default to shown.
         query = query.where(
             TeacherSectionPreference.id.is_(None) | TeacherSectionPreference.selected.is_(True)
         )
-    return _by_name(db.session.scalars(query).unique())
+    return _by_name(db.session.scalars(query, {"teacher_id": user.id}).unique())
 
 
 def class_selection(user: User) -> list[tuple[Section, bool]]:
@@ -132,17 +138,7 @@ def unselected_sections(user: User) -> set[str]:
 
 
 def classes_for_student(user: User) -> list[Section]:
-    return _by_name(
-        db.session.scalars(
-            db.select(Section)
-            .join(Enrollment, Enrollment.section_id == Section.id)
-            .where(
-                Enrollment.student_id == user.id,
-                Enrollment.archived_at.is_(None),
-                Section.archived_at.is_(None),
-            )
-        ).unique()
-    )
+    return _by_name(db.session.scalars(_STUDENT_CLASSES, {"student_id": user.id}).unique())
 
 
 # -- everything a page shows about the viewer's classes, in one query ----------------------------
@@ -176,38 +172,39 @@ class ClassList:
         return [(section, section.id in self.selected_ids) for section in self.classes]
 
 
+_STUDENT_CLASSES = (
+    db.select(Section)
+    .options(joinedload(Section.school))
+    .join(Enrollment, Enrollment.section_id == Section.id)
+    .where(
+        Enrollment.student_id == bindparam("student_id"),
+        Enrollment.archived_at.is_(None),
+        Section.archived_at.is_(None),
+    )
+)
+_ACTIVE_STUDENTS = (
+    db.select(func.count(Enrollment.id))
+    .where(Enrollment.section_id == Section.id, Enrollment.archived_at.is_(None))
+    .correlate(Section)
+    .scalar_subquery()
+)
+_TEACHER_CLASSES = _taught_by(
+    db.select(
+        Section,
+        TeacherSectionPreference.selected,
+        TeacherSectionPreference.kept_shrink,
+        _ACTIVE_STUDENTS,
+    ).options(joinedload(Section.school))
+)
+
+
 def class_list(user: User) -> ClassList:
     """The viewer's classes (see ``ClassList``); each class's school comes in the same query."""
     if not user.is_teacher:
-        classes = db.session.scalars(
-            db.select(Section)
-            .options(joinedload(Section.school))
-            .join(Enrollment, Enrollment.section_id == Section.id)
-            .where(
-                Enrollment.student_id == user.id,
-                Enrollment.archived_at.is_(None),
-                Section.archived_at.is_(None),
-            )
-        ).unique()
+        classes = db.session.scalars(_STUDENT_CLASSES, {"student_id": user.id}).unique()
         ordered = _by_name(classes)
         return ClassList(ordered, frozenset(s.id for s in ordered), frozenset(), {})
-    students = (
-        db.select(func.count(Enrollment.id))
-        .where(Enrollment.section_id == Section.id, Enrollment.archived_at.is_(None))
-        .correlate(Section)
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        _taught_by(
-            db.select(
-                Section,
-                TeacherSectionPreference.selected,
-                TeacherSectionPreference.kept_shrink,
-                students,
-            ).options(joinedload(Section.school)),
-            user,
-        )
-    ).all()
+    rows = db.session.execute(_TEACHER_CLASSES, {"teacher_id": user.id}).all()
     return ClassList(
         classes=_by_name(section for section, *_ in rows),
         # No preference row yet means selected: new classes default to shown.
@@ -217,15 +214,17 @@ def class_list(user: User) -> ClassList:
     )
 
 
+_DISTINCT_STUDENTS = db.select(func.count(func.distinct(Enrollment.student_id))).where(
+    Enrollment.section_id.in_(bindparam("section_ids", expanding=True)),
+    Enrollment.archived_at.is_(None),
+)
+
+
 def distinct_students(section_ids: Collection[int]) -> int:
     """Active students of these classes, each counted once (one is in several classes)."""
     if not section_ids:
         return 0
-    found = db.session.scalar(
-        db.select(func.count(func.distinct(Enrollment.student_id))).where(
-            Enrollment.section_id.in_(section_ids), Enrollment.archived_at.is_(None)
-        )
-    )
+    found = db.session.scalar(_DISTINCT_STUDENTS, {"section_ids": list(section_ids)})
     return found or 0
 
 
@@ -245,16 +244,22 @@ def section_teachers(section: Section) -> list[tuple[User, bool]]:
     return teachers_of([section.id]).get(section.id, [])
 
 
+_TEACHERS_OF = (
+    db.select(SectionTeacher.section_id, User, SectionTeacher.is_primary)
+    .join(SectionTeacher, SectionTeacher.teacher_id == User.id)
+    .where(
+        SectionTeacher.section_id.in_(bindparam("section_ids", expanding=True)),
+        SectionTeacher.archived_at.is_(None),
+    )
+)
+
+
 def teachers_of(section_ids: Collection[int]) -> dict[int, list[tuple[User, bool]]]:
     """``section_teachers`` of many classes in one query, by section id (a class without an
     active teacher is missing)."""
     if not section_ids:
         return {}
-    rows = db.session.execute(
-        db.select(SectionTeacher.section_id, User, SectionTeacher.is_primary)
-        .join(SectionTeacher, SectionTeacher.teacher_id == User.id)
-        .where(SectionTeacher.section_id.in_(section_ids), SectionTeacher.archived_at.is_(None))
-    ).all()
+    rows = db.session.execute(_TEACHERS_OF, {"section_ids": list(section_ids)}).all()
     by_section: dict[int, list[tuple[User, bool]]] = defaultdict(list)
     for section_id, user, is_primary in rows:
         by_section[section_id].append((user, is_primary))

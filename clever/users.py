@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from flask import Flask, redirect, url_for
+from sqlalchemy import bindparam
 from sqlalchemy.orm import joinedload
 
 from clever.extensions import login_manager
 from clever.negotiate import wants_json_refusal
 from models import User, db
+
+# Every page names the user's school or district (the identity, onboarding's check): read them
+# with the user, not in two more queries. Built once: every request runs it.
+_USER_WITH_PLACES = (
+    db.select(User)
+    .options(joinedload(User.school), joinedload(User.district))
+    .where(User.id == bindparam("user_id"))
+)
 
 
 def init_login(app: Flask) -> None:
@@ -20,10 +29,7 @@ def init_login(app: Flask) -> None:
     def load_user(user_id: str) -> User | None:
         if not user_id.isdigit():
             return None
-        # Every page names the user's school or district (the identity, onboarding's check):
-        # read them with the user, not in two more queries.
-        options = (joinedload(User.school), joinedload(User.district))
-        return db.session.get(User, int(user_id), options=options)
+        return db.session.scalar(_USER_WITH_PLACES, {"user_id": int(user_id)})
 
     @login_manager.unauthorized_handler
     def unauthorized():

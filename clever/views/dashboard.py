@@ -22,32 +22,57 @@ bp = Blueprint("dashboard", __name__)
 
 @dataclass(frozen=True)
 class ClassCard:
-    """One class as a dashboard card shows it."""
+    """One class as a dashboard card shows it, worked out here rather than in template macros:
+    a dashboard shows every class, so each card's cost is paid many times per page."""
 
     section: Section
-    teachers: list[tuple[User, bool]]  # (teacher, is_primary), the primary first
     students: int | None  # None where the viewer is not shown the roster (students)
-
-    def teacher_groups(self, viewer: User) -> tuple[list[User], list[User]]:
-        """(primary teachers, co-teachers) of the class, leaving out the viewer."""
-        others = [(t, primary) for t, primary in self.teachers if t.id != viewer.id]
-        return [t for t, primary in others if primary], [t for t, primary in others if not primary]
-
-    def is_primary(self, user: User) -> bool:
-        return any(primary for teacher, primary in self.teachers if teacher.id == user.id)
+    meta: list[str]  # subject, grade and period, as labels
+    # Who teaches it besides the viewer: ("Primary", names), ("Co-teacher(s)", names), or one
+    # ("Teacher", names) line for a class with a single teacher; empty when nobody else does.
+    teacher_lines: list[tuple[str, list[str]]]
+    co_taught: bool  # the viewer teaches it, not as its primary teacher
 
 
 def class_cards(sections: list[Section], counts: dict[int, int] | None) -> list[ClassCard]:
     """Cards for ``sections``; ``counts`` (active students by class) only for teachers."""
+    viewer = current_user._get_current_object()
     teachers = roster.teachers_of([section.id for section in sections])
-    return [
-        ClassCard(
-            section=section,
-            teachers=teachers.get(section.id, []),
-            students=counts.get(section.id, 0) if counts is not None else None,
+    cards = []
+    for section in sections:
+        people = teachers.get(section.id, [])
+        primary = any(is_primary for teacher, is_primary in people if teacher.id == viewer.id)
+        cards.append(
+            ClassCard(
+                section=section,
+                students=counts.get(section.id, 0) if counts is not None else None,
+                meta=class_meta(section),
+                teacher_lines=teacher_lines(people, viewer),
+                co_taught=viewer.is_teacher and not primary,
+            )
         )
-        for section in sections
-    ]
+    return cards
+
+
+def class_meta(section: Section) -> list[str]:
+    """Subject, grade and period of a class, as the small labels under its name."""
+    labels = [subject_label(section.subject), grade_label(section.grade)]
+    if section.period:
+        labels.append(f"Period {section.period}")
+    return [label for label in labels if label]
+
+
+def teacher_lines(teachers: list[tuple[User, bool]], viewer: User) -> list[tuple[str, list[str]]]:
+    """``ClassCard.teacher_lines`` from the class's (teacher, is_primary), the primary first."""
+    others = [(t.display_name, primary) for t, primary in teachers if t.id != viewer.id]
+    if len(teachers) == 1 and len(others) == 1:
+        return [("Teacher", [others[0][0]])]
+    primaries = [name for name, primary in others if primary]
+    co_teachers = [name for name, primary in others if not primary]
+    lines = [("Primary", primaries)] if primaries else []
+    if co_teachers:
+        lines.append(("Co-teacher" if len(co_teachers) == 1 else "Co-teachers", co_teachers))
+    return lines
 
 
 @bp.get("/")
