@@ -78,14 +78,19 @@ def _taught_by(query: Select) -> Select:
     )
 
 
+def _selected(query: Select) -> Select:
+    """``query`` (of ``_taught_by``) narrowed to the classes the teacher keeps selected."""
+    # No preference row yet means selected: new classes default to shown.
+    return query.where(
+        TeacherSectionPreference.id.is_(None) | TeacherSectionPreference.selected.is_(True)
+    )
+
+
 def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Section]:
     """Active classes the teacher actively teaches; by default only the selected ones."""
     query = _taught_by(db.select(Section))
     if not include_unselected:
-        # No preference row yet means selected: new classes default to shown.
-        query = query.where(
-            TeacherSectionPreference.id.is_(None) | TeacherSectionPreference.selected.is_(True)
-        )
+        query = _selected(query)
     return _by_name(db.session.scalars(query, {"teacher_id": user.id}).unique())
 
 
@@ -157,6 +162,7 @@ class ClassList:
     selected_ids: frozenset[int]
     kept_ids: frozenset[int]
     students: dict[int, int]
+    shown_students: int = 0  # active students of the selected classes, each counted once
 
     @property
     def shown(self) -> list[Section]:
@@ -188,12 +194,23 @@ _ACTIVE_STUDENTS = (
     .correlate(Section)
     .scalar_subquery()
 )
+# The same for every row (it correlates nothing), so the database works it out once.
+_SHOWN_STUDENTS = (
+    db.select(func.count(func.distinct(Enrollment.student_id)))
+    .where(
+        Enrollment.section_id.in_(_selected(_taught_by(db.select(Section.id))).correlate(None)),
+        Enrollment.archived_at.is_(None),
+    )
+    .correlate(None)
+    .scalar_subquery()
+)
 _TEACHER_CLASSES = _taught_by(
     db.select(
         Section,
         TeacherSectionPreference.selected,
         TeacherSectionPreference.kept_shrink,
         _ACTIVE_STUDENTS,
+        _SHOWN_STUDENTS,
     ).options(joinedload(Section.school))
 )
 
@@ -208,24 +225,11 @@ def class_list(user: User) -> ClassList:
     return ClassList(
         classes=_by_name(section for section, *_ in rows),
         # No preference row yet means selected: new classes default to shown.
-        selected_ids=frozenset(s.id for s, selected, _, _ in rows if selected is not False),
-        kept_ids=frozenset(s.id for s, _, kept, _ in rows if kept is not None),
-        students={section.id: count for section, _, _, count in rows},
+        selected_ids=frozenset(s.id for s, selected, *_ in rows if selected is not False),
+        kept_ids=frozenset(s.id for s, _, kept, *_ in rows if kept is not None),
+        students={section.id: count for section, _, _, count, _ in rows},
+        shown_students=rows[0][-1] if rows else 0,
     )
-
-
-_DISTINCT_STUDENTS = db.select(func.count(func.distinct(Enrollment.student_id))).where(
-    Enrollment.section_id.in_(bindparam("section_ids", expanding=True)),
-    Enrollment.archived_at.is_(None),
-)
-
-
-def distinct_students(section_ids: Collection[int]) -> int:
-    """Active students of these classes, each counted once (one is in several classes)."""
-    if not section_ids:
-        return 0
-    found = db.session.scalar(_DISTINCT_STUDENTS, {"section_ids": list(section_ids)})
-    return found or 0
 
 
 # -- a class's people, and who may see it --------------------------------------------------------

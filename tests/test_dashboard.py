@@ -15,6 +15,7 @@ import pytest
 from flows import base_letter
 from sync_helpers import engine_listener
 
+from clever import roster
 from clever.sandbox import seed
 from clever.views.dashboard import grade_label, sort_name, subject_label
 from models import (
@@ -447,11 +448,11 @@ def test_csv_cells_cannot_run_as_formulas(flow, app):
 # -- a page costs the same few queries whatever the number of classes ---------------------------
 
 # SQL statements per page, whatever the number of classes: the user (school and district
-# joined), the viewer's classes (with selection, kept shrinks, schools and each class's student
-# count), the cards' teachers or the class's, and the latest runs; a teacher's dashboard also
-# counts the distinct students of the shown classes, a teacher's class page reads its roster.
+# joined), the viewer's classes (with selection, kept shrinks, schools, each class's student
+# count and a teacher's distinct students of the shown classes), the cards' teachers or the
+# class's, and the latest runs; a teacher's class page also reads its roster.
 PAGE_QUERIES = {
-    "teacher dashboard": 5,
+    "teacher dashboard": 4,
     "teacher class page": 5,
     "student dashboard": 4,
     "student class page": 4,
@@ -571,3 +572,49 @@ def test_dashboard_and_class_page_cost_the_same_few_queries_for_1_13_or_50_class
         assert 'data-testid="held-notice"' in page and page.count('data-testid="class-held"') == 1
         assert page.count('data-testid="class-kept"') == (count > 1)
     assert found == {page: dict.fromkeys((1, 13, 50), n) for page, n in PAGE_QUERIES.items()}, found
+
+
+def test_the_sync_panel_counts_each_active_student_of_the_shown_classes_once(app):
+    """The panel's "N students imported": the selected classes' active students, a student in
+    two classes counted once, an unselected class's, an archived enrollment's and another
+    teacher's class's students not at all."""
+    with app.app_context():
+        district = District(clever_id="dist-district", name="Count District")
+        school = School(clever_id="dist-school", name="Count School", district=district)
+        teacher = User(
+            clever_id="dist-t", first_name="Dee", last_name="T", role="teacher",
+            email="dee@example.org", district=district, school=school,
+        )  # fmt: skip
+        other = User(clever_id="dist-o", first_name="Oz", last_name="T", role="teacher")
+        kids = [
+            User(clever_id=f"dist-k{n}", first_name="Kid", last_name=f"K{n}", role="student")
+            for n in range(6)
+        ]
+        algebra, biology, chemistry, drama = (
+            Section(clever_id=f"dist-{name}", name=name) for name in ("A", "B", "C", "D")
+        )
+        db.session.add_all([teacher, other, *kids, algebra, biology, chemistry, drama])
+        db.session.flush()
+        taught = [(algebra, teacher), (biology, teacher), (chemistry, teacher), (drama, other)]
+        enrolled = [(algebra, 0), (algebra, 1), (biology, 1), (biology, 2), (chemistry, 3),
+                    (drama, 4)]  # fmt: skip
+        db.session.add_all(
+            [SectionTeacher(section_id=s.id, teacher_id=t.id, is_primary=True) for s, t in taught]
+            + [Enrollment(section_id=s.id, student_id=kids[k].id) for s, k in enrolled]
+            + [
+                Enrollment(section_id=algebra.id, student_id=kids[5].id, archived_at=utcnow()),
+                TeacherSectionPreference(
+                    teacher_id=teacher.id, section_id=chemistry.id, selected=False
+                ),
+                SyncRun(user_id=teacher.id, trigger="login", status="ok", finished_at=utcnow()),
+            ]
+        )
+        db.session.commit()
+        mine = roster.class_list(teacher)
+        assert [s.name for s in mine.shown] == ["A", "B"]
+        assert mine.students == {algebra.id: 2, biology.id: 2, chemistry.id: 1}
+        assert mine.shown_students == 3  # kids 0, 1 (in both) and 2
+    client = signed_in_client(app, teacher.id)
+    body = text_of(client.get("/dashboard").get_data(as_text=True))
+    assert "2 classes and 3 students imported" in body
+    assert "Your classes (2)" in body

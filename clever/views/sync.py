@@ -169,8 +169,9 @@ def panel() -> dict[str, Any]:
         held = runs.held if user.is_teacher else None
         # What a sync brought: the shown classes and their distinct students (teachers only:
         # a student teaches nothing).
-        shown = [section.id for section in viewer.classes().shown] if user.is_teacher else []
-        classes, students = len(shown), roster.distinct_students(shown)
+        mine = viewer.classes()
+        classes = len(mine.shown) if user.is_teacher else 0
+        students = mine.shown_students
         state = sync.sync_status(user, latest=runs.latest)
         run = state["run"]
         g.sync_panel = {
