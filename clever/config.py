@@ -87,6 +87,10 @@ TUNABLES: dict[str, object] = {
     "SYNC_WORKER_MAINTENANCE_SECONDS": 30,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
+    # A session's last activity is written to Redis at most this often (or a tenth of the idle
+    # limit, when that is shorter), so a page that changes nothing else in the session writes
+    # nothing; a session may so end up to that much before a full idle limit, never after.
+    "SESSION_LAST_SEEN_RESOLUTION_SECONDS": 60,
     # Sort keys of names (clever.roster's reading order) each process keeps: a school's worth
     # of class and person names, about a kilobyte each.
     "COLLATION_KEYS_CACHED": 20_000,

@@ -108,6 +108,10 @@ def init_sessions(app: Flask, redis_url: str | None) -> None:
         SESSION_REDIS=client,
         SESSION_KEY_PREFIX=SESSION_KEY_PREFIX,
         SESSION_PERMANENT=True,
+        # Write a session only when it changed (enforce_session_age records the last activity
+        # often enough): an unchanged page view then costs no Redis write. The key's lifetime
+        # and the cookie's are the absolute one, set when the session is written.
+        SESSION_REFRESH_EACH_REQUEST=False,
         SESSION_USE_SIGNER=False,
         PERMANENT_SESSION_LIFETIME=ABSOLUTE_LIFETIME,
         SESSION_COOKIE_HTTPONLY=True,
@@ -161,7 +165,11 @@ def enforce_session_age():
     elif now - started > ABSOLUTE_LIFETIME.total_seconds():
         reason = "expired"
     else:
-        session["last_seen"] = now
+        resolution = min(
+            current_app.config["SESSION_LAST_SEEN_RESOLUTION_SECONDS"], idle_limit / 10
+        )
+        if now - last_seen >= resolution:
+            session["last_seen"] = now
         return None
     end_session()
     if wants_json():

@@ -145,3 +145,34 @@ def test_anonymous_pages_create_no_session_and_a_sign_in_form_a_short_one(strict
     keys = redis_client.keys(SESSION_KEY_PREFIX + "*")
     assert len(keys) == 1
     assert 0 < redis_client.ttl(keys[0]) <= 3600
+
+
+def test_a_page_view_writes_the_session_only_to_record_activity_a_minute_on(app, redis_client):
+    """An unchanged session is not written back (no Redis SET, no new cookie); the last activity
+    is recorded once it is a minute old, so the idle limit still counts from real use."""
+    make_login_route(app)
+    client = app.test_client()
+    with app.app_context():
+        user = User(clever_id="c-3", first_name="C", role="student")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    client.get(f"/_test/login/{user_id}")
+    client.get("/dashboard")  # the first page stores the session's CSRF token
+    with client.session_transaction() as sess:
+        sid, recorded = sess.sid, sess["last_seen"]
+    key = SESSION_KEY_PREFIX + sid
+    redis_client.expire(key, 1000)  # a write would set the absolute lifetime again
+
+    response = client.get("/dashboard")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert 990 < redis_client.ttl(key) <= 1000
+
+    with client.session_transaction() as sess:
+        sess["last_seen"] = recorded - 61
+    redis_client.expire(key, 1000)
+    assert client.get("/dashboard").status_code == 200
+    assert redis_client.ttl(key) > 1000  # written, with the session's whole lifetime
+    with client.session_transaction() as sess:
+        assert sess["last_seen"] > recorded - 1
