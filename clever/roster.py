@@ -57,7 +57,7 @@ def _by_name(sections: Iterable[Section]) -> list[Section]:
 # The statements a page runs are built once, here, with their values as bind parameters: a
 # page reads the viewer's classes on every request, and building and keying a statement costs
 # more Python than running it.
-TEACHER = bindparam("teacher_id")
+_TEACHER = bindparam("teacher_id")
 
 
 def _taught_by(query: Select) -> Select:
@@ -68,10 +68,10 @@ def _taught_by(query: Select) -> Select:
         .outerjoin(
             TeacherSectionPreference,
             (TeacherSectionPreference.section_id == Section.id)
-            & (TeacherSectionPreference.teacher_id == TEACHER),
+            & (TeacherSectionPreference.teacher_id == _TEACHER),
         )
         .where(
-            SectionTeacher.teacher_id == TEACHER,
+            SectionTeacher.teacher_id == _TEACHER,
             SectionTeacher.archived_at.is_(None),
             Section.archived_at.is_(None),
         )

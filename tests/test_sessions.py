@@ -81,15 +81,21 @@ def test_secure_cookie_in_production(app_config, schema, monkeypatch):
     assert ok.status_code == 200
 
 
-def test_idle_sessions_end_on_the_server(app, redis_client):
+def logged_in_student(app, clever_id: str):
+    """A test client logged in (``begin_session``) as a new student."""
     make_login_route(app)
     client = app.test_client()
     with app.app_context():
-        user = User(clever_id="c-1", first_name="A", role="student")
+        user = User(clever_id=clever_id, first_name="A", role="student")
         db.session.add(user)
         db.session.commit()
         user_id = user.id
     client.get(f"/_test/login/{user_id}")
+    return client
+
+
+def test_idle_sessions_end_on_the_server(app, redis_client):
+    client = logged_in_student(app, "c-1")
     assert client.get("/dashboard").status_code == 200
     with client.session_transaction() as sess:
         sess["last_seen"] = time.time() - 31 * 60
@@ -150,14 +156,7 @@ def test_anonymous_pages_create_no_session_and_a_sign_in_form_a_short_one(strict
 def test_a_page_view_writes_the_session_only_to_record_activity_a_minute_on(app, redis_client):
     """An unchanged session is not written back (no Redis SET, no new cookie); the last activity
     is recorded once it is a minute old, so the idle limit still counts from real use."""
-    make_login_route(app)
-    client = app.test_client()
-    with app.app_context():
-        user = User(clever_id="c-3", first_name="C", role="student")
-        db.session.add(user)
-        db.session.commit()
-        user_id = user.id
-    client.get(f"/_test/login/{user_id}")
+    client = logged_in_student(app, "c-3")
     client.get("/dashboard")  # the first page stores the session's CSRF token
     with client.session_transaction() as sess:
         sid, recorded = sess.sid, sess["last_seen"]
