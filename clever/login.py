@@ -117,7 +117,8 @@ def read_identity(user_api: CleverAPI) -> Identity:
                 token_list=token_list,
             )
         else:
-            access = sync.RosterAccess.library(user_api)
+            # Sent before the world was known: its answer is cached for later logins.
+            access = sync.RosterAccess.library(user_api, token_list=token_list)
         calls_before = access.calls  # the sync's count starts with /users/{id}
         own_record = pool.submit(user_api.user, me["id"])
         # Beside /users/{id}: a district login's token list came back with /me, if it was sent.

@@ -41,10 +41,12 @@ def _sort_key(text: str) -> tuple[int, ...]:
     return _collator().sort_key(text)
 
 
+@lru_cache(maxsize=TUNABLES["COLLATION_KEYS_CACHED"])
 def collation_key(*parts: str | None) -> tuple:
     """Sort key for text made of ``parts`` (e.g. last name, first name): the parts compare
     case- and accent-insensitively first (UCA level 1, each part in turn), then with accents
-    and case only to break ties, so "Núñez" and "nunez" sit together, before "Nuñeza"."""
+    and case only to break ties, so "Núñez" and "nunez" sit together, before "Nuñeza".
+    Cached like ``_sort_key``: a page sorts the same classes and people on every request."""
     full = [_sort_key(part or "") for part in parts]
     primary = tuple(key[: key.index(0)] if 0 in key else key for key in full)
     return (primary, tuple(full))

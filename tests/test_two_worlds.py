@@ -172,6 +172,18 @@ def test_a_library_teacher_reads_with_her_own_token_and_no_paging(flow, app, san
     assert user_of(app, "library").authorized_by == "teacher"
 
 
+def test_a_library_login_keeps_the_token_list_it_sent_beside_me(flow, app, sandbox):
+    # A first login cannot know its world before /me answers, so it lists the district-app
+    # tokens beside /me; a Library login keeps that answer too, and the next login asks none.
+    login(flow, "library")
+    assert sandbox.count("token_list") == 1
+    sandbox.clear_log()
+    flow.client.post("/logout")
+    login(flow, "library")
+    assert sandbox.count("token_list") == 0
+    assert_tokens_kept_in_scope(sandbox)
+
+
 def test_a_library_student(flow, app, sandbox):
     page = login(flow, "library_student")
     (card,) = cards(page.text).values()

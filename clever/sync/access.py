@@ -70,8 +70,8 @@ class RosterAccess:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def library(cls, user_api: CleverAPI) -> RosterAccess:
-        return cls(LIBRARY, user_api, apis=[user_api])
+    def library(cls, user_api: CleverAPI, *, token_list: Future | None = None) -> RosterAccess:
+        return cls(LIBRARY, user_api, token_list=token_list, apis=[user_api])
 
     @classmethod
     def district(

@@ -11,6 +11,9 @@ dashboard, medians printed with their range:
   merge waves. A request sent a whole round trip late does count one more (its wave began
   after an answer arrived), never one less, so the fewest of the logins is printed;
 - Clever calls from the token exchange on, listed by path shape, wave by wave;
+- our time on the critical path: before the first Clever request, between a wave's answer
+  and the next wave's first request, and from the last answer to the rendered dashboard
+  (the sandbox's log and this process read the same clock);
 - our CPU per login: `time.process_time()` of this process over the same window (every
   thread: the request, which the test client runs in ours, and the login's and the sync's
   pools), the sandbox running in another process; again over REPEATS logins without the added
@@ -87,6 +90,8 @@ class Figures:
     cpu_ms_no_delay: list[float] = field(default_factory=list)
     thread_cpu_ms_no_delay: list[float] = field(default_factory=list)
     sample_waves: list[list[dict]] = field(default_factory=list)
+    # Each login's own time on the critical path, span by span (see our_time).
+    ours_ms: list[list[float]] = field(default_factory=list)
     resync_writes: list[tuple] = field(default_factory=list)
 
 
@@ -119,6 +124,8 @@ class Login:
     """One returning login, from the callback to the rendered dashboard."""
 
     seconds: float
+    started: float  # time.time(), comparable with the sandbox's log (same machine)
+    ended: float
     cpu: float  # this process, every thread
     thread_cpu: float  # the request's own thread (the test client runs the app in ours)
     log: list[dict]  # the sandbox's log from the token exchange on
@@ -133,6 +140,7 @@ def returning_login(flow, sandbox, persona: str) -> Login:
     callback = flow.fetch(to_clever.headers["Location"]).headers["Location"]
     assert callback.startswith(flow.redirect_uri), callback
 
+    wall_started = time.time()
     started, cpu_started, thread_started = (
         time.perf_counter(),
         time.process_time(),
@@ -140,12 +148,32 @@ def returning_login(flow, sandbox, persona: str) -> Login:
     )
     page = flow.go(callback)
     seconds = time.perf_counter() - started
+    wall_ended = time.time()
     cpu, thread_cpu = time.process_time() - cpu_started, time.thread_time() - thread_started
 
     assert page.status == 200 and page.url.endswith("/dashboard"), (page.url, page.status)
     log = sandbox.requests_log()
     token_at = min(e["time"] for e in log if e["kind"] == "token")
-    return Login(seconds, cpu, thread_cpu, [e for e in log if e["time"] >= token_at])
+    return Login(
+        seconds,
+        wall_started,
+        wall_ended,
+        cpu,
+        thread_cpu,
+        [e for e in log if e["time"] >= token_at],
+    )
+
+
+def our_time(login: Login, waves: list[list[dict]]) -> list[float]:
+    """Milliseconds of ours on the critical path: from the callback to the first Clever
+    request, from the answer each wave waited for (the last to end before it began) to its
+    first request, and from the last answer to the rendered dashboard."""
+    spans = [min(e["time"] for e in waves[0]) - login.started]
+    for before, wave in zip(waves, waves[1:], strict=False):
+        began = min(e["time"] for e in wave)
+        spans.append(began - max(e["ended"] for e in before if e["ended"] < began))
+    spans.append(login.ended - max(e["ended"] for e in login.log))
+    return [span * 1000 for span in spans]
 
 
 def resync_writes(app, sandbox, persona: str) -> list[tuple]:
@@ -183,6 +211,7 @@ def test_returning_login(scenario: Scenario, table, flow, app, sandbox):
         figures.cpu_ms.append(login.cpu * 1000)
         figures.waves.append(len(waves))
         figures.calls.append(len(login.log))
+        figures.ours_ms.append(our_time(login, waves))
         if not figures.sample_waves or len(waves) < len(figures.sample_waves):
             figures.sample_waves = waves  # the least disturbed login, listed wave by wave
     sandbox.clear_faults()
@@ -238,6 +267,22 @@ def print_table(rows: list[Figures]) -> None:
             f"{row.scenario.title:<50} {spread(row.cpu_ms, '.0f'):>16} "
             f"{spread(row.cpu_ms_no_delay, '.0f'):>16} "
             f"{spread(row.thread_cpu_ms_no_delay, '.0f'):>16}"
+        )
+    print(
+        f"\nOur time on the critical path at +{ms} (ms, median of the logins with the fewest "
+        "waves): callback to the first Clever request | between each wave's answer and the next "
+        "wave | last answer to the rendered dashboard."
+    )
+    header = f"{'login':<50} {'head':>6} {'between waves':>20} {'tail':>6} {'sum':>6}"
+    print(header + "\n" + "-" * len(header))
+    for row in rows:
+        fewest = min(row.waves)
+        spans = [o for o, w in zip(row.ours_ms, row.waves, strict=True) if w == fewest]
+        medians = [statistics.median(column) for column in zip(*spans, strict=True)]
+        between = " ".join(f"{m:.0f}" for m in medians[1:-1])
+        print(
+            f"{row.scenario.title:<50} {medians[0]:>6.0f} {between:>20} {medians[-1]:>6.0f} "
+            f"{sum(medians):>6.0f}"
         )
     for row in rows:
         print(f"\n{row.scenario.title}: the measured login with the fewest waves")
