@@ -45,6 +45,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def full_name(first: str | None, last: str | None) -> str:
+    """How a person is named on every page: "First Last", or "Unnamed" when Clever gave none."""
+    return " ".join(part for part in (first, last) if part) or "Unnamed"
+
+
 # Timestamps are stored timezone-aware so SQLite and PostgreSQL compare alike.
 Timestamp = DateTime(timezone=True)
 
@@ -147,7 +152,7 @@ class User(UserMixin, db.Model):
 
     @property
     def display_name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part) or "Unnamed"
+        return full_name(self.first_name, self.last_name)
 
     @property
     def is_teacher(self) -> bool:

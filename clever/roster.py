@@ -12,13 +12,22 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 from pyuca import Collator
 from sqlalchemy import Select, bindparam, func
 from sqlalchemy.orm import joinedload
 
 from clever.config import TUNABLES
-from models import Enrollment, Section, SectionTeacher, TeacherSectionPreference, User, db
+from models import (
+    Enrollment,
+    Section,
+    SectionTeacher,
+    TeacherSectionPreference,
+    User,
+    db,
+    full_name,
+)
 
 # -- a teacher's or a student's classes ----------------------------------------------------------
 
@@ -247,7 +256,8 @@ def _by_person(people: Iterable[User]) -> list[User]:
 
 def section_teachers(section: Section) -> list[tuple[User, bool]]:
     """Active teachers of a class as (user, is_primary), the primary teacher first."""
-    return teachers_of([section.id]).get(section.id, [])
+    rows = db.session.execute(_TEACHERS_OF, {"section_ids": [section.id]}).all()
+    return _primary_first([(user, is_primary) for _, user, is_primary in rows])
 
 
 _TEACHERS_OF = (
@@ -260,15 +270,32 @@ _TEACHERS_OF = (
 )
 
 
-def teachers_of(section_ids: Collection[int]) -> dict[int, list[tuple[User, bool]]]:
-    """``section_teachers`` of many classes in one query, by section id (a class without an
-    active teacher is missing)."""
+class TeacherName(NamedTuple):
+    """What a class card shows of a teacher: a row, not a User (a dashboard reads dozens)."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+
+    @property
+    def display_name(self) -> str:
+        return full_name(self.first_name, self.last_name)
+
+
+_TEACHER_NAMES_OF = _TEACHERS_OF.with_only_columns(
+    SectionTeacher.section_id, User.id, User.first_name, User.last_name, SectionTeacher.is_primary
+)
+
+
+def teachers_of(section_ids: Collection[int]) -> dict[int, list[tuple[TeacherName, bool]]]:
+    """The active teachers of many classes in one query, by section id, as ``section_teachers``
+    orders them (a class without an active teacher is missing)."""
     if not section_ids:
         return {}
-    rows = db.session.execute(_TEACHERS_OF, {"section_ids": list(section_ids)}).all()
-    by_section: dict[int, list[tuple[User, bool]]] = defaultdict(list)
-    for section_id, user, is_primary in rows:
-        by_section[section_id].append((user, is_primary))
+    rows = db.session.execute(_TEACHER_NAMES_OF, {"section_ids": list(section_ids)})
+    by_section: dict[int, list[tuple[TeacherName, bool]]] = defaultdict(list)
+    for section_id, user_id, first, last, is_primary in rows:
+        by_section[section_id].append((TeacherName(user_id, first, last), is_primary))
     return {section_id: _primary_first(pairs) for section_id, pairs in by_section.items()}
 
 

@@ -9,6 +9,7 @@ records, and term and course names, are read at most once a day.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -29,6 +30,7 @@ from test_two_worlds import PAGING, assert_tokens_kept_in_scope, login
 from clever import roster, sync
 from clever.sandbox import seed
 from clever.sessions import get_redis
+from clever.sync import apply as apply_module
 from models import District, School, db, utcnow
 
 ART_ID = seed_section("Art & Música")  # Ana, Kwame Mensah and Ingrid Sørensen: only there
@@ -256,3 +258,45 @@ def test_what_a_library_teacher_token_may_read_of_its_co_teachers(app, sandbox):
     assert status(ANA_STUDENTS, limit="1000") == 400
     assert status(f"/v3.0/users/{seed.DEVON_ID}") == 404
     assert status(f"/v3.0/sections/{ART_ID}/users", role="teacher") == 200
+
+
+# -- our own work while the last answers are out ------------------------------------------------
+
+
+@pytest.fixture
+def row_reads(monkeypatch) -> list[float]:
+    """When each apply read the rows it compares against (``Apply.load_sections`` starts it)."""
+    moments: list[float] = []
+    read_rows = apply_module.Apply.load_sections
+
+    def load_sections(self):
+        moments.append(time.time())
+        return read_rows(self)
+
+    monkeypatch.setattr(apply_module.Apply, "load_sections", load_sections)
+    return moments
+
+
+def test_the_rows_are_read_while_the_co_teachers_are_on_their_way(app, sandbox, row_reads):
+    run_sync(app, sandbox, "ana")  # the account and its classes exist
+    row_reads.clear()
+    sandbox.clear_log()
+    sandbox.add_fault(path="/v3.0/sections/*/users", delay=0.3)  # only co-teachers go there
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and (run["added"], run["updated"], run["archived"]) == (0, 0, 0)
+    co_teachers = section_reads(sandbox)
+    assert co_teachers and all(e["query"].get("role") == "teacher" for e in co_teachers)
+    # Read once, before the first co-teacher's answer: the apply took the rows it had read.
+    assert len(row_reads) == 1
+    assert row_reads[0] < min(e["ended"] for e in co_teachers)
+
+
+def test_rows_read_ahead_for_other_classes_are_read_again(app, sandbox, row_reads):
+    run_sync(app, sandbox, "ana")
+    row_reads.clear()
+    # A class deleted between the sections list and its co-teacher read (404): the outline
+    # named it, the snapshot does not, so the apply reads its rows afresh.
+    sandbox.add_fault(path=f"/v3.0/sections/{ART_ID}/users", status=404, delay=0.3)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["sections_total"] == 12
+    assert len(row_reads) == 2

@@ -191,6 +191,9 @@ class RosterReader:
         self.lock = threading.RLock()
         self.idle = threading.Condition(self.lock)
         self.pending = 0
+        # Of those, the reads that only fill in records of people already named (co-teachers)
+        # and organisations: ``outline`` does not wait for them.
+        self.pending_late = 0
         self.errors: list[BaseException] = []
         self.snap = Snapshot()
         self.record: dict[str, Any] | None = profile if isinstance(profile, dict) else None
@@ -210,16 +213,20 @@ class RosterReader:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def _track(self, future: Future, then: Callable[[Any], None]) -> None:
-        """Call ``then`` with the answer in whichever thread it arrives (under the lock)."""
+    def _track(self, future: Future, then: Callable[[Any], None], *, late: bool = False) -> None:
+        """Call ``then`` with the answer in whichever thread it arrives (under the lock).
+        ``late``: a read ``outline`` does not wait for."""
         with self.lock:
             self.pending += 1
-        future.add_done_callback(lambda done: self._done(done, then))
+            self.pending_late += late
+        future.add_done_callback(lambda done: self._done(done, then, late))
 
-    def _submit(self, then: Callable[[Any], None], fn: Callable[..., Any], *args: Any) -> None:
-        self._track(self.pool.submit(fn, *args), then)
+    def _submit(
+        self, then: Callable[[Any], None], fn: Callable[..., Any], *args: Any, late: bool = False
+    ) -> None:
+        self._track(self.pool.submit(fn, *args), then, late=late)
 
-    def _done(self, future: Future, then: Callable[[Any], None]) -> None:
+    def _done(self, future: Future, then: Callable[[Any], None], late: bool) -> None:
         with self.lock:
             try:
                 then(future.result())
@@ -227,6 +234,7 @@ class RosterReader:
                 self.errors.append(error)
             finally:
                 self.pending -= 1
+                self.pending_late -= late
                 self.idle.notify_all()
 
     # -- the plan -----------------------------------------------------------------------------
@@ -328,7 +336,9 @@ class RosterReader:
             best = max(self.wanted, key=lambda s: len(unread.keys() & _teacher_ids(s)))
             for tid in _teacher_ids(best):
                 unread.pop(tid, None)
-            self._submit(self._on_teachers(best["id"]), self._members_of, best["id"], "teacher")
+            self._submit(
+                self._on_teachers(best["id"]), self._members_of, best["id"], "teacher", late=True
+            )
 
     def _on_teachers(self, section_id: str) -> Callable[[Any], None]:
         def collect(users: list[dict[str, Any]] | None) -> None:
@@ -376,6 +386,21 @@ class RosterReader:
 
     # -- the end ------------------------------------------------------------------------------
 
+    def outline(self) -> Snapshot | None:
+        """Who is in which class, as soon as only late reads (co-teachers' records,
+        organisations) are still out: the caller reads what the apply compares against
+        meanwhile. Co-teachers not read yet are ids only. None after a failure, or when no
+        roster is read; ``finish`` then says why."""
+        with self.lock:
+            while self.pending > self.pending_late and not self.errors:
+                self.idle.wait()
+            if self.errors or self.api is None or self.wanted is None:
+                return None
+            return Snapshot(
+                sections=[s for s in self.snap.sections if s["id"] not in self.gone],
+                members=self._members(placeholders=True),
+            )
+
     def finish(self) -> Snapshot:
         """Wait for everything (or the first failure) and assemble the snapshot."""
         with self.lock:
@@ -415,21 +440,9 @@ class RosterReader:
     def _assemble(self) -> None:
         """``Snapshot.members``: by section, the records its id lists name (per-class answers
         as they came)."""
-        snap, linked = self.snap, self.linked or {}
+        snap = self.snap
         snap.sections = [s for s in snap.sections if s["id"] not in self.gone]
-        for section in self.wanted or ():
-            sid = section["id"]
-            if sid in self.gone:
-                continue
-            if sid in self.per_class:
-                snap.members[sid] = self.per_class[sid]
-            elif self.teacher:
-                people = {**linked, **self.teachers_read}
-                ids = dict.fromkeys([*_teacher_ids(section), *(section.get("students") or ())])
-                snap.members[sid] = [people[uid] for uid in ids if uid in people]
-            else:
-                ids = dict.fromkeys(_teacher_ids(section))
-                snap.members[sid] = [linked[uid] for uid in ids if uid in linked]
+        snap.members.update(self._members())
         if self.progress is not None and snap.members:
             self.progress.step(len(snap.members))  # one Redis round trip, not one per class
         if self.per_class_asked:
@@ -439,6 +452,28 @@ class RosterReader:
                 len(self.wanted or ()),
                 f"bulk list refused: {self.refused}" if self.refused else "bulk list fell short",
             )
+
+    def _members(self, *, placeholders: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """By wanted section, the records its id lists name; ``placeholders``: a teacher not
+        read yet is there as ``{"id": ...}``."""
+        linked, members = self.linked or {}, {}
+        people = {**linked, **self.teachers_read} if self.teacher else linked
+        for section in self.wanted or ():
+            sid = section["id"]
+            if sid in self.gone:
+                continue
+            if sid in self.per_class:
+                members[sid] = self.per_class[sid]
+                continue
+            teachers = _teacher_ids(section)
+            students = (section.get("students") or ()) if self.teacher else ()
+            ids = dict.fromkeys([*teachers, *students])
+            members[sid] = [
+                people.get(uid, {"id": uid})
+                for uid in ids
+                if uid in people or (placeholders and uid in teachers)
+            ]
+        return members
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -458,10 +493,12 @@ class RosterReader:
             return
         district_id, school_id = record.get("district"), _school_id_of(record)
         if isinstance(district_id, str) and district_id and district_id not in self.fresh:
-            self._submit(self._set("district"), _optional, self.api.district, district_id)
+            self._submit(
+                self._set("district"), _optional, self.api.district, district_id, late=True
+            )
         if school_id and school_id not in self.schools_asked and school_id not in self.fresh:
             self.schools_asked.add(school_id)
-            self._submit(self._set("school"), _optional, self.api.school, school_id)
+            self._submit(self._set("school"), _optional, self.api.school, school_id, late=True)
         elif school_id:
             self.user_school = school_id  # asked for as a section's school: see finish
 
@@ -481,7 +518,11 @@ class RosterReader:
                     ids.discard(object_id)
             for object_id in sorted(ids):
                 self._submit(
-                    self._set(kind, object_id), _optional, getattr(self.api, call), object_id
+                    self._set(kind, object_id),
+                    _optional,
+                    getattr(self.api, call),
+                    object_id,
+                    late=True,
                 )
 
 

@@ -25,7 +25,7 @@ from clever import metrics, roster, upsert
 from clever.api import CleverAPIError
 from clever.sessions import get_redis
 from clever.sync.access import ReadPlan, RosterAccess, access_for
-from clever.sync.apply import Counts, apply_or_hold, fresh_organisations
+from clever.sync.apply import Apply, Counts, apply_or_hold, fresh_organisations, load_outline
 from clever.sync.read import NameCache, RosterReader, Snapshot
 from clever.tokens import load_token
 from models import SyncRun, User, db, utcnow
@@ -321,6 +321,10 @@ class _Read:
             names=name_cache() if plan.district else None,
         )
 
+    def outline(self) -> Snapshot | None:
+        """See ``RosterReader.outline``."""
+        return self.reader.outline() if self.reader is not None else None
+
     def finish(self) -> Snapshot:
         if self.error is not None:
             raise self.error
@@ -401,8 +405,9 @@ def _read_and_apply(
     back and is recorded as a failed run instead."""
     code: str | None = None
     try:
+        outline = _read_outline(user, reader)
         snap = reader.finish()
-        _apply_and_record(user, run, run_id, snap, allow_shrink, stopwatch)
+        _apply_and_record(user, run, run_id, snap, allow_shrink, stopwatch, outline)
         recorded: SyncRun | None = run
     except Exception as error:  # every failure becomes a failed run; the login goes on
         db.session.rollback()
@@ -418,6 +423,20 @@ def _read_and_apply(
     return SyncOutcome.of(recorded)
 
 
+def _read_outline(user: User, reader: _Read) -> Apply | None:
+    """The rows the apply will compare against, read while the read's last answers (records of
+    people already named) are on their way; None if the read failed or the database refused
+    (the apply then reads them itself, or the run fails as it would have)."""
+    outline = reader.outline()
+    if outline is None:
+        return None
+    try:
+        return load_outline(user, outline)
+    except sa_exc.SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
 def _apply_and_record(
     user: User,
     run: SyncRun,
@@ -425,14 +444,18 @@ def _apply_and_record(
     snap: Snapshot,
     allow_shrink: Collection[str],
     stopwatch: _Stopwatch,
+    outline: Apply | None = None,
 ) -> None:
     """Apply the snapshot and record the result in one transaction. When the database aborts
     it for another one (deadlock, serialization failure, a locked SQLite file, a key taken
     meanwhile), roll back and apply again from a fresh read, a few times, with jittered
-    backoff; then the error goes up and the run is recorded as failed."""
+    backoff; then the error goes up and the run is recorded as failed. ``outline``: rows read
+    ahead in this transaction (``_read_outline``), for the first attempt only."""
     for attempt in range(1, APPLY_ATTEMPTS + 1):
         try:
-            counts, held = apply_or_hold(user, snap, allow_shrink)
+            counts, held = apply_or_hold(
+                user, snap, allow_shrink, outline if attempt == 1 else None
+            )
             # Before the run's own fields change: its query would autoflush them in a 2nd UPDATE.
             _supersede_held_runs(user.id, run_id)
             _set_result(run, counts, held, sections_total=len(snap.members))

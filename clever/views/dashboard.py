@@ -62,7 +62,9 @@ def class_meta(section: Section) -> list[str]:
     return [label for label in labels if label]
 
 
-def teacher_lines(teachers: list[tuple[User, bool]], viewer: User) -> list[tuple[str, list[str]]]:
+def teacher_lines(
+    teachers: list[tuple[roster.TeacherName, bool]], viewer: User
+) -> list[tuple[str, list[str]]]:
     """``ClassCard.teacher_lines`` from the class's (teacher, is_primary), the primary first."""
     others = [(t.display_name, primary) for t, primary in teachers if t.id != viewer.id]
     if len(teachers) == 1 and len(others) == 1:
