@@ -10,7 +10,7 @@ from clever.config import ConfigError, apply_settings
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from clever import login, metrics
+    from clever import login, metrics, sync
     from clever.commands import init_commands
     from clever.database import init_database
     from clever.errors import init_error_pages
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_security(app)  # the cross-site check runs before CSRFProtect reads any form
     init_login(app)
     login.init_app(app)
+    sync.init_app(app)
     csrf.init_app(app)
     register_blueprints(app)
     init_error_pages(app)

@@ -69,6 +69,10 @@ TUNABLES: dict[str, object] = {
     "CLEVER_ORGANISATION_MAX_AGE_HOURS": 24,
     # Requests in flight at once while reading one roster.
     "SYNC_CONCURRENCY": 8,
+    # Threads per process that send roster reads, shared by every read in flight (each keeps
+    # at most SYNC_CONCURRENCY busy) and kept between reads: enough for a gunicorn worker's
+    # threads all logging in at once.
+    "SYNC_READ_THREADS": 64,
     # `limit` on every list read with a district-app token (Clever allows up to 10000), so a
     # class of 135 is one request. User tokens never send it: Clever refuses paging to them.
     "CLEVER_PAGE_SIZE": 1000,

@@ -16,6 +16,7 @@ import pytest
 import requests
 from sync_helpers import (
     SEED,
+    access_of,
     api_requests,
     count_writes,
     dump_roster,
@@ -300,3 +301,39 @@ def test_rows_read_ahead_for_other_classes_are_read_again(app, sandbox, row_read
     run = run_sync(app, sandbox, "ana")
     assert run["status"] == "ok" and run["sections_total"] == 12
     assert len(row_reads) == 2
+
+
+def most_at_once(entries: list[dict]) -> int:
+    """The most requests of ``entries`` that were in the sandbox at the same moment."""
+    edges = sorted([(e["time"], 1) for e in entries] + [(e["ended"], -1) for e in entries])
+    at_once = highest = 0
+    for _, step in edges:
+        at_once += step
+        highest = max(highest, at_once)
+    return highest
+
+
+def test_a_read_keeps_at_most_sync_concurrency_requests_in_flight(app, sandbox, monkeypatch):
+    # The process's reader threads are shared by every read; each read queues its own beyond
+    # SYNC_CONCURRENCY. Thirteen classes read one by one, two at a time, all of them read.
+    monkeypatch.setitem(app.config, "SYNC_CONCURRENCY", 2)
+    sandbox.add_fault(path=ANA_STUDENTS, status=403)
+    sandbox.add_fault(path="/v3.0/sections/*/users", delay=0.05)
+    run = run_sync(app, sandbox, "ana")
+    assert run["status"] == "ok" and run["sections_total"] == 13
+    reads = section_reads(sandbox)
+    assert {e["path"].split("/")[3] for e in reads} == set(seed.section_ids_for(seed.ANA_ID))
+    assert most_at_once(reads) == 2
+
+
+def test_after_a_failed_request_a_read_sends_nothing_more(app, sandbox, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_CONCURRENCY", 1)
+    monkeypatch.setitem(app.config, "CLEVER_MAX_RETRIES", 0)
+    sandbox.add_fault(path=ANA_STUDENTS, status=403)
+    sandbox.add_fault(path="/v3.0/sections/*/users", status=500)
+    with app.app_context():
+        user = ensure_user("ana")
+        outcome = sync.sync_user(user, access_of(sandbox, "ana"), trigger="manual")
+    assert outcome.failed
+    time.sleep(0.2)  # anything still queued would have gone out by now
+    assert len(section_reads(sandbox)) == 1  # the first class; the other twelve never sent

@@ -45,7 +45,7 @@ What a page reads about classes is in ``clever.roster``.
 
 from clever.sync.access import ReadPlan, RosterAccess, access_for
 from clever.sync.apply import Apply, Counts, fresh_organisations
-from clever.sync.read import NameCache, RosterReader, Snapshot, make_api
+from clever.sync.read import NameCache, RosterReader, Snapshot, init_app, make_api
 from clever.sync.runs import (
     NO_ROSTERS,
     PROGRESS_SECONDS,
@@ -78,6 +78,7 @@ from clever.sync.status import (
 )
 
 __all__ = [
+    "init_app",
     "NO_ROSTERS",
     "PROGRESS_SECONDS",
     "Apply",

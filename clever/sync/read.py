@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
 
 from clever.api import CleverAPI, CleverAPIError
 from models import TEACHER_LIKE_ROLES
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
     from clever.sync.runs import Progress
 
 log = logging.getLogger("clever.sync")
+
+EXTENSION = "roster_reads"
+
+
+def init_app(app: Flask) -> None:
+    """The threads that send every roster read of this process, kept between reads: a wave's
+    requests leave at once, without a thread being started for each (under load that took
+    milliseconds per request). Each read keeps at most SYNC_CONCURRENCY of them busy."""
+    app.extensions[EXTENSION] = ThreadPoolExecutor(
+        max_workers=app.config["SYNC_READ_THREADS"], thread_name_prefix="roster-read"
+    )
+
 
 # Best-effort lookups (school, district, term, course, the user's own record) tolerate these.
 OPTIONAL_KINDS = frozenset({"unauthorized", "forbidden", "not_found"})
@@ -185,7 +198,11 @@ class RosterReader:
         self.fresh = frozenset(fresh)
         self.names = names
         self.progress = progress
-        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sync")
+        self.pool: ThreadPoolExecutor = current_app.extensions[EXTENSION]
+        self.concurrency = max(1, concurrency)
+        self.in_flight: set[Future] = set()  # sent, this read's own
+        self.queued: deque[tuple[Callable[[Any], None], Callable[..., Any], tuple, bool]] = deque()
+        self.stopped = False  # abandoned, or failed: nothing more is sent
         # Requests its tokens had sent before this read (the login's own count from /me on).
         self.calls_before = self.calls if calls_before is None else calls_before
         self.lock = threading.RLock()
@@ -224,7 +241,18 @@ class RosterReader:
     def _submit(
         self, then: Callable[[Any], None], fn: Callable[..., Any], *args: Any, late: bool = False
     ) -> None:
-        self._track(self.pool.submit(fn, *args), then, late=late)
+        """Send ``fn(*args)`` now, or when fewer than ``concurrency`` are in flight."""
+        with self.lock:
+            if self.stopped:
+                return
+            if len(self.in_flight) >= self.concurrency:
+                self.pending += 1
+                self.pending_late += late
+                self.queued.append((then, fn, args, late))
+                return
+            future = self.pool.submit(fn, *args)
+            self.in_flight.add(future)
+            self._track(future, then, late=late)
 
     def _done(self, future: Future, then: Callable[[Any], None], late: bool) -> None:
         with self.lock:
@@ -233,9 +261,28 @@ class RosterReader:
             except BaseException as error:  # noqa: BLE001 - finish raises it in the caller
                 self.errors.append(error)
             finally:
+                self.in_flight.discard(future)
                 self.pending -= 1
                 self.pending_late -= late
+                if self.errors:
+                    self._stop()
+                elif self.queued:
+                    then, fn, args, late = self.queued.popleft()
+                    self.pending -= 1
+                    self.pending_late -= late
+                    self._submit(then, fn, *args, late=late)
                 self.idle.notify_all()
+
+    def _stop(self) -> None:
+        """Send nothing more; requests in flight end on their own (bounded by timeouts) and
+        touch nothing but the reader and the progress counter. Under the lock."""
+        self.stopped = True
+        for future in list(self.in_flight):
+            future.cancel()  # one the pool has not started yet never is
+        for _, _, _, late in self.queued:
+            self.pending -= 1
+            self.pending_late -= late
+        self.queued.clear()
 
     # -- the plan -----------------------------------------------------------------------------
 
@@ -407,10 +454,8 @@ class RosterReader:
             while self.pending and not self.errors:
                 self.idle.wait()
             if self.errors:
-                error = self.errors[0]
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                raise error
-        self.pool.shutdown()
+                self._stop()
+                raise self.errors[0]
         snap = self.snap
         if self.api is not None:
             self._assemble()
@@ -419,9 +464,9 @@ class RosterReader:
         return snap
 
     def abandon(self) -> None:
-        """Stop queued work; requests in flight end on their own (bounded by timeouts) and
-        touch nothing but the reader and the progress counter."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop queued work (see ``_stop``)."""
+        with self.lock:
+            self._stop()
 
     @property
     def calls(self) -> int:
