@@ -40,6 +40,7 @@ from clever.sync.runs import (
     access_of,
     acquire_lock,
     lock_token,
+    queue_run,
     release_lock,
     resume_lock,
     sync_user,
@@ -70,23 +71,27 @@ def start_manual_sync(user: User, *, allow_shrink: Collection[str] = ()) -> Star
     lock = acquire_lock(user.id)
     if lock is None:
         return "busy"
-    # Visible to /sync/status before any worker has picked the job up.
-    Progress(get_redis(), user.id).start()
     try:
-        enqueue_manual_sync(user.id, allow_shrink, lock_token(lock))
-    except redis.RedisError:
-        release_lock(lock)
+        # Visible to /sync/status and the dashboard before any worker has picked the job up.
+        run_id = queue_run(user, "manual")
+        Progress(get_redis(), user.id).start()
+        enqueue_manual_sync(user.id, allow_shrink, lock_token(lock), run_id)
+    except Exception:
+        release_lock(lock)  # a queued row left behind is closed by the next sync
         raise
     return "started"
 
 
-def enqueue_manual_sync(user_id: int, allow_shrink: Collection[str], token: str) -> Job:
+def enqueue_manual_sync(
+    user_id: int, allow_shrink: Collection[str], token: str, run_id: int | None = None
+) -> Job:
     config = current_app.config
     return sync_queue().enqueue(
         run_manual_sync,
         user_id,
         sorted(allow_shrink),
         token,
+        run_id,
         job_timeout=config["SYNC_JOB_TIMEOUT"],
         retry=Retry(max=config["SYNC_JOB_RETRIES"]),
         failure_ttl=FAILURE_TTL,
@@ -98,8 +103,12 @@ def enqueue_manual_sync(user_id: int, allow_shrink: Collection[str], token: str)
 # -- in the worker --------------------------------------------------------------------------------
 
 
-def run_manual_sync(user_id: int, allow_shrink: list[str], token: str) -> str | None:
-    """The job (inside the app context, see AppWorker): one manual sync with the request's lock."""
+def run_manual_sync(
+    user_id: int, allow_shrink: list[str], token: str, run_id: int | None = None
+) -> str | None:
+    """The job (inside the app context, see AppWorker): one manual sync with the request's lock,
+    recorded on the row the request queued (``run_id``; a job queued before it existed has
+    none)."""
     lock = resume_lock(user_id, token)
     if lock is None:
         log.info("manual sync of user %s skipped: another sync holds the lock", user_id)
@@ -109,7 +118,9 @@ def run_manual_sync(user_id: int, allow_shrink: list[str], token: str) -> str | 
         access = access_of(user) if user is not None else None
         if access is None:  # gone, or logged out since: the lock's release ends the progress
             return None
-        outcome = sync_user(user, access, "manual", allow_shrink=allow_shrink, lock=lock)
+        outcome = sync_user(
+            user, access, "manual", allow_shrink=allow_shrink, lock=lock, queued_run=run_id
+        )
         return outcome.status if outcome else None
     finally:
         release_lock(lock)

@@ -72,15 +72,19 @@ def job_hashes(redis_client) -> list[dict[bytes, bytes]]:
 
 def test_a_job_carries_ids_only(app, sandbox, redis_client):
     user_id = press_sync_now(app, sandbox, "ana")
-    assert [run.status for run in wait_until_done(app, redis_client, user_id)] == ["ok"]
+    runs = wait_until_done(app, redis_client, user_id)
+    assert [run.status for run in runs] == ["ok"]
     (stored,) = [h for h in job_hashes(redis_client) if b"data" in h]
     with app.app_context():
         token = load_token(user_id)
     function, _instance, args, kwargs = json.loads(zlib.decompress(stored[b"data"]))
     assert function == "clever.jobs.run_manual_sync" and kwargs == {}
-    user_arg, shrink, lock_token = args
+    user_arg, shrink, lock_token, run_id = args
     assert (user_arg, shrink) == (user_id, []) and len(lock_token) == 32
-    everything = b" ".join([*stored.keys(), *stored.values(), zlib.decompress(stored[b"data"])])
+    assert run_id == runs[0].id  # the worker recorded it on the row queued with the request
+    # The data field compressed, the rest as stored (compressed bytes can hold any byte, "@" too).
+    fields = [value for key, value in stored.items() if key != b"data"]
+    everything = b" ".join([*stored.keys(), *fields, zlib.decompress(stored[b"data"])])
     persona = seed.PERSONAS["ana"]
     for secret in (token, *persona.name.split(), persona.user_id, "@"):
         assert secret.encode() not in everything, secret

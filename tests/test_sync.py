@@ -360,7 +360,8 @@ def test_a_sync_is_skipped_when_redis_cannot_lock(app, sandbox, monkeypatch):
 
 def test_run_statuses_are_the_strings_stored_in_the_database():
     assert [str(status) for status in sync.SyncStatus] == [
-        "running", "ok", "failed", "held", "confirmed", "dismissed", "superseded", "skipped"
+        "queued", "running", "ok", "failed", "held", "confirmed", "dismissed", "superseded",
+        "skipped",
     ]  # fmt: skip
     assert sync.SyncStatus.HELD == "held" and f"{sync.SyncStatus.OK}" == "ok"
 

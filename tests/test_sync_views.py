@@ -18,6 +18,7 @@ from sync_helpers import (
 
 from clever import roster, sync
 from clever.sandbox import seed
+from clever.sync import status as sync_status_module
 from clever.tokens import delete_token
 from models import Section, SyncRun, User, db, utcnow
 
@@ -45,6 +46,31 @@ def runs_of(app, persona: str) -> list[tuple[str, str]]:
     with app.app_context():
         user = ensure_user(persona)
         return [(r.trigger, r.status) for r in reversed(sync.sync_history(user))]
+
+
+def test_the_dashboard_asks_redis_for_progress_only_while_a_run_is_under_way(
+    flow, app, redis_client, sandbox, monkeypatch
+):
+    login(flow, "ana")
+    client, user_id = flow.client, user_id_of(app, "ana")
+    asked: list[str] = []
+    redis_of_status = sync_status_module.get_redis
+    monkeypatch.setattr(
+        sync_status_module, "get_redis", lambda: asked.append("progress") or redis_of_status()
+    )
+    # The login's run is finished and no other is queued or running: the page's own query
+    # says so, and Redis is not asked.
+    assert "Syncing classes" not in client.get("/dashboard").get_data(as_text=True)
+    assert asked == []
+    sandbox.add_fault(path="/v3.0/users/*/sections", delay=0.5)
+    assert client.post("/sync", headers=JSON).status_code == 202  # a queued run row at once
+    assert "Syncing classes from Clever" in client.get("/dashboard").get_data(as_text=True)
+    assert asked == ["progress"]
+    wait_until_idle(client, redis_client, user_id)
+    asked.clear()
+    assert "Syncing classes" not in client.get("/dashboard").get_data(as_text=True)
+    assert asked == []
+    assert runs_of(app, "ana") == [("login", "ok"), ("manual", "ok")]
 
 
 def test_sync_now_runs_in_the_background_and_reports_progress(flow, app, redis_client, sandbox):

@@ -45,6 +45,9 @@ StartResult = Literal["started", "busy", "no_token", "not_clever"]
 class SyncStatus(StrEnum):
     """``SyncRun.status`` values, stored as these very strings; and how a sync ended."""
 
+    # A manual sync asked for, its job not picked up by a worker yet (the worker makes it
+    # running): with ``RUNNING``, what tells a page that a sync may be under way.
+    QUEUED = "queued"
     RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
@@ -219,6 +222,7 @@ def sync_user(
     allow_shrink: Collection[str] = (),
     lock: redis.lock.Lock | None = None,
     reader: RosterReader | None = None,
+    queued_run: int | None = None,
 ) -> SyncOutcome | None:
     """Sync ``user``'s roster from Clever with the tokens of ``access``; return how it ended.
 
@@ -227,7 +231,8 @@ def sync_user(
     recorded) when another sync of this user holds the lock. ``clever_user`` (the login's
     /users/{id} answer) saves one request; ``allow_shrink`` lists Clever section ids whose
     shrink the teacher confirmed; ``lock`` is a lock the caller already holds; ``reader``
-    is the login's own read of the roster, started while /users/{id} was on its way.
+    is the login's own read of the roster, started while /users/{id} was on its way;
+    ``queued_run``: the row ``queue_run`` made when the sync was asked for.
     """
     if not user.clever_id:
         if reader is not None:
@@ -249,7 +254,7 @@ def sync_user(
                 reader.abandon()
             return SyncOutcome(SyncStatus.SKIPPED, None, error=error)
     try:
-        return _sync(user, access, trigger, clever_user, allow_shrink, reader)
+        return _sync(user, access, trigger, clever_user, allow_shrink, reader, queued_run)
     finally:
         if own_lock:
             release_lock(lock)
@@ -354,6 +359,7 @@ def _sync(
     clever_user: dict[str, Any] | None,
     allow_shrink: Collection[str],
     started: RosterReader | None = None,
+    queued_run: int | None = None,
 ) -> SyncOutcome:
     stopwatch = _Stopwatch(access, started)
     user_id, role = user.id, user.role  # for the log line, whatever happens to the session
@@ -363,7 +369,7 @@ def _sync(
     # the teacher's class choices): none of it is roster data, and none of it waits on Clever.
     reader = _Read(user, access, clever_user, started, progress)
     try:
-        run = _open_run(user, trigger)
+        run = _open_run(user, trigger, queued_run)
     except sa_exc.SQLAlchemyError:
         reader.abandon()
         db.session.rollback()
@@ -384,11 +390,23 @@ def _sync(
     return outcome
 
 
-def _open_run(user: User, trigger: str) -> SyncRun:
-    """The run's row, committed at once so /sync/history shows it while it runs."""
-    run = SyncRun(user_id=user.id, trigger=trigger, status=SyncStatus.RUNNING, started_at=utcnow())
-    _close_interrupted_runs(user.id)
+def queue_run(user: User, trigger: str) -> int:
+    """The row of a sync asked for now and run later by a worker (``QUEUED``), committed."""
+    run = SyncRun(user_id=user.id, trigger=trigger, status=SyncStatus.QUEUED, started_at=utcnow())
     db.session.add(run)
+    db.session.commit()
+    return run.id
+
+
+def _open_run(user: User, trigger: str, queued_run: int | None = None) -> SyncRun:
+    """The run's row, committed at once so /sync/history shows it while it runs: the queued
+    row of this sync if it is still queued, else a new one."""
+    _close_interrupted_runs(user.id, keep=queued_run)
+    run = db.session.get(SyncRun, queued_run) if queued_run is not None else None
+    if run is None or run.user_id != user.id or run.status != SyncStatus.QUEUED:
+        run = SyncRun(user_id=user.id, trigger=trigger)
+        db.session.add(run)
+    run.status, run.started_at = SyncStatus.RUNNING, utcnow()
     db.session.commit()
     return run
 
@@ -501,13 +519,18 @@ def _record_failure(run_id: int, code: str, stamp: Callable[[SyncRun], None]) ->
         return None
 
 
-def _close_interrupted_runs(user_id: int) -> None:
-    """We hold the lock, so a "running" row of this user is a sync whose process died."""
+def _close_interrupted_runs(user_id: int, keep: int | None = None) -> None:
+    """We hold the lock, so a running row of this user is a sync whose process died, and a
+    queued one other than ``keep`` (this sync's own) a job that never ran."""
     stale = db.session.scalars(
-        db.select(SyncRun).filter_by(user_id=user_id, status=SyncStatus.RUNNING)
+        db.select(SyncRun).where(
+            SyncRun.user_id == user_id,
+            SyncRun.status.in_((SyncStatus.RUNNING, SyncStatus.QUEUED)),
+        )
     ).all()
     for run in stale:
-        run.status, run.error = SyncStatus.FAILED, "interrupted"
+        if run.id != keep or run.status != SyncStatus.QUEUED:
+            run.status, run.error = SyncStatus.FAILED, "interrupted"
 
 
 def _supersede_held_runs(user_id: int, run_id: int) -> None:

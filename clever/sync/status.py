@@ -19,6 +19,9 @@ from clever.sync.runs import StartResult, SyncStatus, lock_key, progress_key
 from clever.upsert import insert_missing
 from models import SyncRun, TeacherSectionPreference, User, db
 
+FINISHED = (SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)  # outcomes that still stand
+UNDER_WAY = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
 
 def last_sync(user: User) -> SyncRun | None:
     """The last sync that refreshed the roster (status ok): "last synced" on the dashboard."""
@@ -35,7 +38,7 @@ def latest_result(user: User) -> SyncRun | None:
         db.select(SyncRun)
         .where(
             SyncRun.user_id == user.id,
-            SyncRun.status.in_((SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)),
+            SyncRun.status.in_(FINISHED),
         )
         .order_by(SyncRun.id.desc())
     )
@@ -48,6 +51,8 @@ class LatestRuns:
     latest: SyncRun | None
     last_ok: SyncRun | None
     held: SyncRun | None
+    # The newest run is queued or running: only then may Redis say a sync is under way.
+    may_be_running: bool = True
 
 
 # Built once: every page reads it (building a statement costs more Python than running it).
@@ -56,7 +61,7 @@ _LATEST_RUNS = db.select(SyncRun).where(
         db.select(func.max(SyncRun.id))
         .where(
             SyncRun.user_id == bindparam("user_id"),
-            SyncRun.status.in_((SyncStatus.OK, SyncStatus.FAILED, SyncStatus.HELD)),
+            SyncRun.status.in_((*FINISHED, *UNDER_WAY)),
         )
         .group_by(SyncRun.status)
     )
@@ -64,13 +69,20 @@ _LATEST_RUNS = db.select(SyncRun).where(
 
 
 def latest_runs(user: User) -> LatestRuns:
-    """The newest ok, failed and held run of the user in one query (a page needs all three)."""
+    """The newest ok, failed and held run of the user, and whether a newer one is queued or
+    running, in one query (a page needs them all)."""
     found = db.session.scalars(_LATEST_RUNS, {"user_id": user.id})
     runs = {run.status: run for run in found}
+    newest = max(runs.values(), key=lambda run: run.id, default=None)
     return LatestRuns(
-        latest=max(runs.values(), key=lambda run: run.id, default=None),
+        latest=max(
+            (run for run in runs.values() if run.status in FINISHED),
+            key=lambda run: run.id,
+            default=None,
+        ),
         last_ok=runs.get(SyncStatus.OK),
         held=runs.get(SyncStatus.HELD),
+        may_be_running=newest is not None and newest.status in UNDER_WAY,
     )
 
 
@@ -194,20 +206,26 @@ def _iso(moment: datetime | None) -> str | None:
 _UNREAD: Any = object()
 
 
-def sync_status(user: User, latest: SyncRun | None = _UNREAD) -> dict[str, Any]:
+def sync_status(
+    user: User, latest: SyncRun | None = _UNREAD, *, may_be_running: bool = True
+) -> dict[str, Any]:
     """For GET /sync/status: idle, running (with done/total), or the latest outcome.
 
-    ``latest``: the user's ``latest_result`` when the caller has already read it."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.hgetall(progress_key(user.id))
-    pipe.exists(lock_key(user.id))
-    try:
-        raw, locked = pipe.execute()  # one round trip
-        progress = {k.decode(): v.decode() for k, v in raw.items()}
-        # A progress hash says "running" after a crash too; the lock (it expires) does not lie.
-        running = progress.get("status") == SyncStatus.RUNNING and bool(locked)
-    except redis.RedisError:
-        progress, running = {}, False
+    ``latest``: the user's ``latest_result`` when the caller has already read it;
+    ``may_be_running=False`` (``LatestRuns``: no run queued or running) skips asking Redis."""
+    progress: dict[str, str] = {}
+    running = False
+    if may_be_running:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hgetall(progress_key(user.id))
+        pipe.exists(lock_key(user.id))
+        try:
+            raw, locked = pipe.execute()  # one round trip
+            progress = {k.decode(): v.decode() for k, v in raw.items()}
+            # A progress hash says "running" after a crash too; the lock (it expires) does not.
+            running = progress.get("status") == SyncStatus.RUNNING and bool(locked)
+        except redis.RedisError:
+            progress, running = {}, False
     if latest is _UNREAD:
         latest = latest_result(user)
 

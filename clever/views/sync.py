@@ -172,7 +172,7 @@ def panel() -> dict[str, Any]:
         mine = viewer.classes()
         classes = len(mine.shown) if user.is_teacher else 0
         students = mine.shown_students
-        state = sync.sync_status(user, latest=runs.latest)
+        state = sync.sync_status(user, latest=runs.latest, may_be_running=runs.may_be_running)
         run = state["run"]
         g.sync_panel = {
             "classes": classes,
