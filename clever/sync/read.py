@@ -230,31 +230,38 @@ class RosterReader:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def _track(self, future: Future, then: Callable[[Any], None], *, late: bool = False) -> None:
-        """Call ``then`` with the answer in whichever thread it arrives (under the lock).
-        ``late``: a read ``outline`` does not wait for."""
+    def _track(self, future: Future, then: Callable[[Any], None]) -> None:
+        """Call ``then`` with the answer of a request sent elsewhere (the login's own)."""
         with self.lock:
             self.pending += 1
-            self.pending_late += late
-        future.add_done_callback(lambda done: self._done(done, then, late))
+        future.add_done_callback(lambda done: self._done(done, then, False))
 
     def _submit(
         self, then: Callable[[Any], None], fn: Callable[..., Any], *args: Any, late: bool = False
     ) -> None:
-        """Send ``fn(*args)`` now, or when fewer than ``concurrency`` are in flight."""
+        """Send ``fn(*args)`` now, or once fewer than ``concurrency`` of this read's are in
+        flight, and call ``then`` with the answer. ``late``: a read ``outline`` does not wait
+        for."""
         with self.lock:
             if self.stopped:
                 return
-            if len(self.in_flight) >= self.concurrency:
-                self.pending += 1
-                self.pending_late += late
+            self.pending += 1
+            self.pending_late += late
+            if len(self.in_flight) < self.concurrency:
+                self._send(then, fn, args, late)
+            else:
                 self.queued.append((then, fn, args, late))
-                return
-            future = self.pool.submit(fn, *args)
-            self.in_flight.add(future)
-            self._track(future, then, late=late)
+
+    def _send(
+        self, then: Callable[[Any], None], fn: Callable[..., Any], args: tuple, late: bool
+    ) -> None:
+        """Under the lock; the request is already counted in ``pending``."""
+        future = self.pool.submit(fn, *args)
+        self.in_flight.add(future)
+        future.add_done_callback(lambda done: self._done(done, then, late))
 
     def _done(self, future: Future, then: Callable[[Any], None], late: bool) -> None:
+        """In whichever thread the answer arrives, under the lock."""
         with self.lock:
             try:
                 then(future.result())
@@ -267,22 +274,21 @@ class RosterReader:
                 if self.errors:
                     self._stop()
                 elif self.queued:
-                    then, fn, args, late = self.queued.popleft()
-                    self.pending -= 1
-                    self.pending_late -= late
-                    self._submit(then, fn, *args, late=late)
+                    self._send(*self.queued.popleft())
                 self.idle.notify_all()
 
     def _stop(self) -> None:
-        """Send nothing more; requests in flight end on their own (bounded by timeouts) and
-        touch nothing but the reader and the progress counter. Under the lock."""
+        """Send nothing more (under the lock). Requests in flight end on their own (bounded by
+        timeouts) and touch nothing but the reader and the progress counter."""
+        if self.stopped:
+            return
         self.stopped = True
-        for future in list(self.in_flight):
-            future.cancel()  # one the pool has not started yet never is
         for _, _, _, late in self.queued:
             self.pending -= 1
             self.pending_late -= late
         self.queued.clear()
+        for future in list(self.in_flight):
+            future.cancel()  # one the pool has not started yet never is
 
     # -- the plan -----------------------------------------------------------------------------
 
