@@ -52,7 +52,7 @@ class LatestRuns:
     last_ok: SyncRun | None
     held: SyncRun | None
     # The newest run is queued or running: only then may Redis say a sync is under way.
-    may_be_running: bool = True
+    may_be_running: bool
 
 
 # Built once: every page reads it (building a statement costs more Python than running it).
@@ -225,7 +225,7 @@ def sync_status(
             # A progress hash says "running" after a crash too; the lock (it expires) does not.
             running = progress.get("status") == SyncStatus.RUNNING and bool(locked)
         except redis.RedisError:
-            progress, running = {}, False
+            pass  # shown as idle: the latest outcome
     if latest is _UNREAD:
         latest = latest_result(user)
 
