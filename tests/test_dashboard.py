@@ -449,12 +449,12 @@ def test_csv_cells_cannot_run_as_formulas(flow, app):
 
 # SQL statements per page, whatever the number of classes: the user (school and district
 # joined), the viewer's classes (with selection, kept shrinks, schools, each class's student
-# count and a teacher's distinct students of the shown classes), the cards' teachers or the
-# class's, and the latest runs; a teacher's class page also reads its roster.
+# count and teachers, and a teacher's distinct students of the shown classes) and the latest
+# runs; a class page also reads the class's teachers, and a teacher's its roster.
 PAGE_QUERIES = {
-    "teacher dashboard": 4,
+    "teacher dashboard": 3,
     "teacher class page": 5,
-    "student dashboard": 4,
+    "student dashboard": 3,
     "student class page": 4,
 }
 
@@ -572,6 +572,27 @@ def test_dashboard_and_class_page_cost_the_same_few_queries_for_1_13_or_50_class
         assert 'data-testid="held-notice"' in page and page.count('data-testid="class-held"') == 1
         assert page.count('data-testid="class-kept"') == (count > 1)
     assert found == {page: dict.fromkeys((1, 13, 50), n) for page, n in PAGE_QUERIES.items()}, found
+
+
+def test_cards_name_each_class_s_active_teachers_only(app):
+    """The cards' teachers come with the class list (one JSON list per class, as each database
+    spells it): a co-teacher whose link was archived leaves that card only, and a class with
+    no other teacher says so, for the teacher and for the student."""
+    teacher_id, student_id, first_class = make_classes(app, 3)
+    with app.app_context():
+        link = db.session.scalar(
+            db.select(SectionTeacher).where(
+                SectionTeacher.section_id == first_class, SectionTeacher.teacher_id != teacher_id
+            )
+        )
+        link.archived_at = utcnow()
+        db.session.commit()
+    teacher = cards(signed_in_client(app, teacher_id).get("/dashboard").get_data(as_text=True))
+    assert "No co-teachers" in teacher["Class 00"] and "Cole" not in teacher["Class 00"]
+    assert "Co-teacher: Cole Co" in teacher["Class 01"] and "Tess" not in teacher["Class 01"]
+    student = cards(signed_in_client(app, student_id).get("/dashboard").get_data(as_text=True))
+    assert "Teacher: Tess Teach" in student["Class 00"] and "Cole" not in student["Class 00"]
+    assert "Primary: Tess Teach Co-teacher: Cole Co" in student["Class 01"]
 
 
 def test_the_sync_panel_counts_each_active_student_of_the_shown_classes_once(app):

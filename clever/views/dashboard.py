@@ -2,8 +2,8 @@
 
 Thin views over clever.roster (classes and their people) and clever.sync (the last sync). The
 viewer's classes and latest runs are read once per request (``clever.views.viewer``) and every
-piece of a page uses that copy; the cards' teachers come in one query for all classes, so a
-page costs the same fixed few queries whatever the number of classes.
+piece of a page uses that copy; the cards' teachers come with the classes, so a page costs the
+same fixed few queries whatever the number of classes.
 """
 
 from __future__ import annotations
@@ -34,13 +34,15 @@ class ClassCard:
     co_taught: bool  # the viewer teaches it, not as its primary teacher
 
 
-def class_cards(sections: list[Section], counts: dict[int, int] | None) -> list[ClassCard]:
-    """Cards for ``sections``; ``counts`` (active students by class) only for teachers."""
+def class_cards(
+    mine: roster.ClassList, sections: list[Section], counts: dict[int, int] | None
+) -> list[ClassCard]:
+    """Cards for ``sections`` of the viewer's classes ``mine``; ``counts`` (active students by
+    class) only for teachers."""
     viewer = current_user._get_current_object()
-    teachers = roster.teachers_of([section.id for section in sections])
     cards = []
     for section in sections:
-        people = teachers.get(section.id, [])
+        people = mine.teachers(section.id)
         primary = any(is_primary for teacher, is_primary in people if teacher.id == viewer.id)
         cards.append(
             ClassCard(
@@ -97,12 +99,12 @@ def dashboard():
             return render_template("dashboard/admin.html")
         return render_template(
             "dashboard/teacher.html",
-            cards=class_cards(shown, mine.students),
+            cards=class_cards(mine, shown, mine.students),
             total_classes=total,
             hidden_classes=total - len(shown),
             holds=viewer.class_holds(),
         )
-    return render_template("dashboard/student.html", cards=class_cards(mine.classes, None))
+    return render_template("dashboard/student.html", cards=class_cards(mine, mine.classes, None))
 
 
 def visible_section(section_id: int) -> Section:
