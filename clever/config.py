@@ -98,6 +98,11 @@ TUNABLES: dict[str, object] = {
     # Sort keys of names (clever.roster's reading order) each process keeps: a school's worth
     # of class and person names, about a kilobyte each.
     "COLLATION_KEYS_CACHED": 20_000,
+    # Markup each process keeps (clever.views.kept_markup), under a kilobyte each: a school's
+    # worth of class cards, seen from their teachers' and their students' side, and of
+    # teachers' class choices.
+    "KEPT_CARDS": 8_192,
+    "KEPT_CLASS_CHOICES": 2_048,
     # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)
     # before it is read.
     "MAX_CONTENT_LENGTH": 256 * 1024,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from pyuca import Collator
 from sqlalchemy import JSON, Select, bindparam, func
@@ -22,6 +22,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from clever.config import TUNABLES
 from models import (
     Enrollment,
+    School,
     Section,
     SectionTeacher,
     TeacherSectionPreference,
@@ -62,7 +63,10 @@ def collation_key(*parts: str | None) -> tuple:
     return (primary, tuple(full))
 
 
-def _by_name(sections: Iterable[Section]) -> list[Section]:
+_Class = TypeVar("_Class", Section, "ClassRow")
+
+
+def _by_name(sections: Iterable[_Class]) -> list[_Class]:
     return sorted(sections, key=lambda s: (collation_key(s.name), s.id))
 
 
@@ -124,7 +128,7 @@ def classes_for_teacher(user: User, include_unselected: bool = False) -> list[Se
     return _by_name(db.session.scalars(query, {"teacher_id": user.id}).unique())
 
 
-def class_selection(user: User) -> list[tuple[Section, bool]]:
+def class_selection(user: User) -> tuple[tuple[ClassRow, bool], ...]:
     """Every active class of the teacher with whether it is selected (for the form)."""
     return class_list(user).selection()
 
@@ -188,7 +192,7 @@ class ClassList:
     they are enrolled in (no counts: students never see their classmates). Sorted by name.
     """
 
-    classes: list[Section]
+    classes: list[ClassRow]
     selected_ids: frozenset[int]
     kept_ids: frozenset[int]
     students: dict[int, int]
@@ -205,29 +209,30 @@ class ClassList:
         )
 
     @property
-    def shown(self) -> list[Section]:
+    def shown(self) -> list[ClassRow]:
         """The selected classes: the dashboard's cards and what a sync refreshes."""
         return [section for section in self.classes if section.id in self.selected_ids]
 
-    def get(self, section_id: int) -> Section | None:
+    def get(self, section_id: int) -> ClassRow | None:
         """The class if the viewer may see it (the rule of ``can_view_section``)."""
         return next((s for s in self.classes if s.id == section_id), None)
 
-    def selection(self) -> list[tuple[Section, bool]]:
+    def selection(self) -> tuple[tuple[ClassRow, bool], ...]:
         """As ``class_selection``: every class with whether it is selected."""
-        return [(section, section.id in self.selected_ids) for section in self.classes]
+        return tuple((section, section.id in self.selected_ids) for section in self.classes)
 
 
-_STUDENT_CLASSES = (
-    db.select(Section)
-    .options(joinedload(Section.school))
-    .join(Enrollment, Enrollment.section_id == Section.id)
-    .where(
+def _enrolled_in(query: Select) -> Select:
+    """``query`` narrowed to the active classes the student (bound as ``student_id``) is
+    actively enrolled in."""
+    return query.join(Enrollment, Enrollment.section_id == Section.id).where(
         Enrollment.student_id == bindparam("student_id"),
         Enrollment.archived_at.is_(None),
         Section.archived_at.is_(None),
     )
-)
+
+
+_STUDENT_CLASSES = _enrolled_in(db.select(Section).options(joinedload(Section.school)))
 _ACTIVE_STUDENTS = (
     db.select(func.count(Enrollment.id))
     .where(Enrollment.section_id == Section.id, Enrollment.archived_at.is_(None))
@@ -263,17 +268,55 @@ _CLASS_TEACHERS = (
     .correlate(Section)
     .scalar_subquery()
 )
-_TEACHER_CLASSES = _taught_by(
-    db.select(
-        Section,
-        TeacherSectionPreference.selected,
-        TeacherSectionPreference.kept_shrink,
-        _ACTIVE_STUDENTS,
-        _SHOWN_STUDENTS,
-        _CLASS_TEACHERS,
-    ).options(joinedload(Section.school))
+
+
+class ClassRow(NamedTuple):
+    """A class as the pages show it: a section's columns and its school's name, as plain values.
+    A page reads every class of the viewer on every request, and ORM entities (with their
+    school joined) cost about twice as much to load as the row itself."""
+
+    id: int
+    name: str
+    subject: str | None
+    grade: str | None
+    period: str | None
+    section_number: str | None
+    course_name: str | None
+    term_name: str | None
+    school_name: str | None
+
+
+_CLASS_ROW = (  # ClassRow's fields, in order
+    Section.id,
+    Section.name,
+    Section.subject,
+    Section.grade,
+    Section.period,
+    Section.section_number,
+    Section.course_name,
+    Section.term_name,
+    School.name,
 )
-_STUDENT_CLASS_LIST = _STUDENT_CLASSES.add_columns(_CLASS_TEACHERS)
+_WIDTH = len(_CLASS_ROW)
+
+
+def _with_school(query: Select) -> Select:
+    return query.outerjoin(School, School.id == Section.school_id)
+
+
+_TEACHER_CLASSES = _taught_by(
+    _with_school(
+        db.select(
+            *_CLASS_ROW,
+            TeacherSectionPreference.selected,
+            TeacherSectionPreference.kept_shrink,
+            _ACTIVE_STUDENTS,
+            _SHOWN_STUDENTS,
+            _CLASS_TEACHERS,
+        )
+    )
+)
+_STUDENT_CLASS_LIST = _enrolled_in(_with_school(db.select(*_CLASS_ROW, _CLASS_TEACHERS)))
 
 
 def class_list(user: User) -> ClassList:
@@ -281,23 +324,24 @@ def class_list(user: User) -> ClassList:
     same query."""
     if not user.is_teacher:
         rows = db.session.execute(_STUDENT_CLASS_LIST, {"student_id": user.id}).all()
-        ordered = _by_name(section for section, _ in rows)
+        ordered = _by_name(ClassRow._make(row[:_WIDTH]) for row in rows)
         return ClassList(
             classes=ordered,
             selected_ids=frozenset(s.id for s in ordered),
             kept_ids=frozenset(),
             students={},
-            teacher_rows={section.id: teachers for section, teachers in rows},
+            teacher_rows={row[0]: row[_WIDTH] for row in rows},
         )
     rows = db.session.execute(_TEACHER_CLASSES, {"teacher_id": user.id}).all()
+    extras = [(row[0], *row[_WIDTH:]) for row in rows]  # (id, selected, kept, count, ...)
     return ClassList(
-        classes=_by_name(section for section, *_ in rows),
+        classes=_by_name(ClassRow._make(row[:_WIDTH]) for row in rows),
         # No preference row yet means selected: new classes default to shown.
-        selected_ids=frozenset(s.id for s, selected, *_ in rows if selected is not False),
-        kept_ids=frozenset(s.id for s, _, kept, *_ in rows if kept is not None),
-        students={section.id: count for section, _, _, count, *_ in rows},
-        shown_students=rows[0][4] if rows else 0,
-        teacher_rows={section.id: teachers for section, *_, teachers in rows},
+        selected_ids=frozenset(id_ for id_, selected, *_ in extras if selected is not False),
+        kept_ids=frozenset(id_ for id_, _, kept, *_ in extras if kept is not None),
+        students={id_: count for id_, _, _, count, *_ in extras},
+        shown_students=extras[0][4] if extras else 0,
+        teacher_rows={id_: teachers for id_, *_, teachers in extras},
     )
 
 
@@ -312,7 +356,7 @@ def _by_person(people: Iterable[User]) -> list[User]:
     return sorted(people, key=_person_key)
 
 
-def section_teachers(section: Section) -> list[tuple[User, bool]]:
+def section_teachers(section: Section | ClassRow) -> list[tuple[User, bool]]:
     """Active teachers of a class as (user, is_primary), the primary teacher first."""
     rows = db.session.execute(_TEACHERS_OF, {"section_ids": [section.id]}).all()
     return _primary_first([(user, is_primary) for _, user, is_primary in rows])
@@ -368,7 +412,7 @@ def by_grade(students: Iterable[User]) -> list[User]:
     return sorted(students, key=lambda u: grade_rank(u.grade))
 
 
-def section_students(section: Section) -> list[User]:
+def section_students(section: Section | ClassRow) -> list[User]:
     """Active students of a class, by last then first name."""
     return _by_person(
         db.session.scalars(

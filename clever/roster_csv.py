@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from clever.roster import ClassRow
 from models import Section, User
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,7 +39,7 @@ def roster_csv(students: Iterable[User], grade_label) -> str:
     return out.getvalue()
 
 
-def filename_for(section: Section) -> str:
+def filename_for(section: Section | ClassRow) -> str:
     """An ASCII-safe file name from the class name ("Grade 4 Math - Núñez - 2" ->
     "Grade-4-Math-Nunez-2-roster.csv"); accents dropped, everything odd turned into dashes."""
     ascii_name = unicodedata.normalize("NFKD", section.name).encode("ascii", "ignore").decode()

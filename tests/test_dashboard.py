@@ -17,6 +17,8 @@ from sync_helpers import engine_listener
 
 from clever import roster
 from clever.sandbox import seed
+from clever.views import dashboard as dashboard_view
+from clever.views import sync as sync_views
 from clever.views.dashboard import grade_label, sort_name, subject_label
 from models import (
     District,
@@ -593,6 +595,49 @@ def test_cards_name_each_class_s_active_teachers_only(app):
     student = cards(signed_in_client(app, student_id).get("/dashboard").get_data(as_text=True))
     assert "Teacher: Tess Teach" in student["Class 00"] and "Cole" not in student["Class 00"]
     assert "Primary: Tess Teach Co-teacher: Cole Co" in student["Class 01"]
+
+
+def test_a_card_kept_from_an_earlier_view_is_drawn_again_when_what_it_shows_changes(app):
+    """Cards' markup is kept between page views (``class_card_markup``), keyed by everything a
+    card shows: a renamed co-teacher, a student more and a renamed class show at once, a view
+    under another URL prefix gets its own links, and unchanged cards are reused. The same for
+    the class choice's checkboxes."""
+    teacher_id, _, _ = make_classes(app, 4)  # Class 00 is held, Class 03 kept: 01, 02 plain
+    client = signed_in_client(app, teacher_id)
+    client.get("/dashboard")
+    cached = dashboard_view._kept_card
+    before = cached.cache_info().hits
+    unchanged = cards(client.get("/dashboard").get_data(as_text=True))
+    assert cached.cache_info().hits == before + 2  # Class 01 and 02 came back as they were
+    with app.app_context():
+        db.session.scalar(db.select(User).filter_by(first_name="Cole")).first_name = "Colette"
+        section = db.session.scalar(db.select(Section).filter_by(name="Class 01"))
+        section.name = "Class 01 renamed"
+        kid = User(clever_id="cache-kid", first_name="New", last_name="Kid", role="student")
+        db.session.add(kid)
+        db.session.flush()
+        db.session.add(Enrollment(section_id=section.id, student_id=kid.id))
+        db.session.commit()
+        class_id = section.id
+    changed = cards(client.get("/dashboard").get_data(as_text=True))
+    assert "Class 01" not in changed and "Cole Co" not in " ".join(changed.values())
+    assert "Co-teacher: Colette Co" in changed["Class 02"]
+    assert "3 students" in unchanged["Class 01"] and "4 students" in changed["Class 01 renamed"]
+    choices = sync_views.class_choices_markup
+    before = choices.cache_info().hits
+    client.get("/dashboard")
+    assert choices.cache_info().hits == before + 1  # the class choice came back as it was
+    with app.app_context():
+        db.session.add(
+            TeacherSectionPreference(teacher_id=teacher_id, section_id=class_id, selected=False)
+        )
+        db.session.commit()
+    boxes = re.findall(r'<input type="checkbox" name="section_ids" value="(\d+)"( checked)?',
+                       client.get("/dashboard").get_data(as_text=True))  # fmt: skip
+    assert (str(class_id), "") in boxes and len(boxes) == 4
+    assert sum(1 for _, checked in boxes if checked) == 3
+    prefixed = client.get("/dashboard", base_url="http://localhost/rr").get_data(as_text=True)
+    assert prefixed.count('href="/rr/classes/') == 3 and 'href="/classes/' not in prefixed
 
 
 def test_the_sync_panel_counts_each_active_student_of_the_shown_classes_once(app):

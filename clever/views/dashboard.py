@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from clever import accounts, roster, roster_csv
+from clever.config import TUNABLES
 from clever.views import viewer
-from models import Section, User
+from clever.views.kept_markup import kept_macro, macro
+from models import User
 
 bp = Blueprint("dashboard", __name__)
 
@@ -23,19 +26,20 @@ bp = Blueprint("dashboard", __name__)
 @dataclass(frozen=True)
 class ClassCard:
     """One class as a dashboard card shows it, worked out here rather than in template macros:
-    a dashboard shows every class, so each card's cost is paid many times per page."""
+    a dashboard shows every class, so each card's cost is paid many times per page. Hashable:
+    it is the key of its kept markup (``class_card_markup``)."""
 
-    section: Section
+    section: roster.ClassRow
     students: int | None  # None where the viewer is not shown the roster (students)
-    meta: list[str]  # subject, grade and period, as labels
+    meta: tuple[str, ...]  # subject, grade and period, as labels
     # Who teaches it besides the viewer: ("Primary", names), ("Co-teacher(s)", names), or one
     # ("Teacher", names) line for a class with a single teacher; empty when nobody else does.
-    teacher_lines: list[tuple[str, list[str]]]
+    teacher_lines: tuple[tuple[str, tuple[str, ...]], ...]
     co_taught: bool  # the viewer teaches it, not as its primary teacher
 
 
 def class_cards(
-    mine: roster.ClassList, sections: list[Section], counts: dict[int, int] | None
+    mine: roster.ClassList, sections: list[roster.ClassRow], counts: dict[int, int] | None
 ) -> list[ClassCard]:
     """Cards for ``sections`` of the viewer's classes ``mine``; ``counts`` (active students by
     class) only for teachers."""
@@ -56,27 +60,41 @@ def class_cards(
     return cards
 
 
-def class_meta(section: Section) -> list[str]:
+def class_meta(section: roster.ClassRow) -> tuple[str, ...]:
     """Subject, grade and period of a class, as the small labels under its name."""
     labels = [subject_label(section.subject), grade_label(section.grade)]
     if section.period:
         labels.append(f"Period {section.period}")
-    return [label for label in labels if label]
+    return tuple(label for label in labels if label)
 
 
 def teacher_lines(
     teachers: list[tuple[roster.TeacherName, bool]], viewer: User
-) -> list[tuple[str, list[str]]]:
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``ClassCard.teacher_lines`` from the class's (teacher, is_primary), the primary first."""
     others = [(t.display_name, primary) for t, primary in teachers if t.id != viewer.id]
     if len(teachers) == 1 and len(others) == 1:
-        return [("Teacher", [others[0][0]])]
-    primaries = [name for name, primary in others if primary]
-    co_teachers = [name for name, primary in others if not primary]
+        return (("Teacher", (others[0][0],)),)
+    primaries = tuple(name for name, primary in others if primary)
+    co_teachers = tuple(name for name, primary in others if not primary)
     lines = [("Primary", primaries)] if primaries else []
     if co_teachers:
         lines.append(("Co-teacher" if len(co_teachers) == 1 else "Co-teachers", co_teachers))
-    return lines
+    return tuple(lines)
+
+
+_CARDS = "dashboard/_class_cards.html"
+_kept_card = kept_macro(_CARDS, "class_card", TUNABLES["KEPT_CARDS"])
+
+
+@bp.app_template_global()
+def class_card_markup(card: ClassCard, hold: dict | None, for_teacher: bool) -> Markup:
+    """A card's markup (the ``class_card`` macro), kept between page views
+    (``clever.views.kept_markup``); a card with a hold notice (rare, and a dict) is drawn each
+    time."""
+    if hold is not None:
+        return macro(_CARDS, "class_card")(card, hold, for_teacher)
+    return _kept_card(card, None, for_teacher)
 
 
 @bp.get("/")
@@ -107,7 +125,7 @@ def dashboard():
     return render_template("dashboard/student.html", cards=class_cards(mine, mine.classes, None))
 
 
-def visible_section(section_id: int) -> Section:
+def visible_section(section_id: int) -> roster.ClassRow:
     """The class, if the current user may see it; 404 otherwise (whether a class exists is
     nobody's business but its own people's). The viewer's classes are exactly the ones
     ``roster.can_view_section`` allows."""

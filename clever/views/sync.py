@@ -24,8 +24,10 @@ from flask import (
 from flask_login import current_user, login_required
 
 from clever import jobs, roster, sync
+from clever.config import TUNABLES
 from clever.negotiate import wants_json
 from clever.views import viewer
+from clever.views.kept_markup import kept_macro
 
 bp = Blueprint("sync", __name__)
 
@@ -189,13 +191,23 @@ def panel() -> dict[str, Any]:
     return g.sync_panel
 
 
-def class_selection() -> list:
-    return viewer.classes().selection() if current_user.is_teacher else []
+def class_selection() -> tuple[tuple[roster.ClassRow, bool], ...]:
+    return viewer.classes().selection() if current_user.is_teacher else ()
+
+
+# The class choice's checkboxes, kept between page views (clever.views.kept_markup).
+class_choices_markup = kept_macro(
+    "sync/_class_choices.html", "class_choices", TUNABLES["KEPT_CLASS_CHOICES"]
+)
 
 
 @bp.app_context_processor
 def inject_partials() -> dict[str, Any]:
-    return {"sync_panel": panel, "sync_class_selection": class_selection}
+    return {
+        "sync_panel": panel,
+        "sync_class_selection": class_selection,
+        "class_choices_markup": class_choices_markup,
+    }
 
 
 @bp.app_template_filter("sync_time")
