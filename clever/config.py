@@ -98,11 +98,11 @@ TUNABLES: dict[str, object] = {
     # Sort keys of names (clever.roster's reading order) each process keeps: a school's worth
     # of class and person names, about a kilobyte each.
     "COLLATION_KEYS_CACHED": 20_000,
-    # Markup each process keeps (clever.views.kept_markup), under a kilobyte each: a school's
-    # worth of class cards, seen from their teachers' and their students' side, and of
-    # teachers' class choices.
-    "KEPT_CARDS": 8_192,
-    "KEPT_CLASS_CHOICES": 2_048,
+    # Markup each process keeps (clever.views.kept_markup), with its key: a school's worth of
+    # class cards, seen from their teachers' and their students' side (about 2 kB each, so up
+    # to 8 MB), and the class choices of the teachers seen last (about 10 kB for 13 classes).
+    "KEPT_CARDS": 4_096,
+    "KEPT_CLASS_CHOICES": 512,
     # The largest request body: our forms are a few kilobytes; anything bigger is refused (413)
     # before it is read.
     "MAX_CONTENT_LENGTH": 256 * 1024,
