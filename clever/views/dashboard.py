@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from clever import accounts, roster, roster_csv
 from clever.config import TUNABLES
 from clever.views import viewer
-from clever.views.kept_markup import kept_macro, macro
+from clever.views.kept_markup import kept_macro
 from models import User
 
 bp = Blueprint("dashboard", __name__)
@@ -93,7 +102,7 @@ def class_card_markup(card: ClassCard, hold: dict | None, for_teacher: bool) -> 
     (``clever.views.kept_markup``); a card with a hold notice (rare, and a dict) is drawn each
     time."""
     if hold is not None:
-        return macro(_CARDS, "class_card")(card, hold, for_teacher)
+        return get_template_attribute(_CARDS, "class_card")(card, hold, for_teacher)
     return _kept_card(card, None, for_teacher)
 
 

@@ -29,8 +29,3 @@ def kept_macro(template: str, name: str, maxsize: int) -> Callable[..., Markup]:
 
     kept.cache_info = draw.cache_info  # type: ignore[attr-defined]
     return kept
-
-
-def macro(template: str, name: str) -> Callable[..., Markup]:
-    """The macro itself, for arguments that cannot be a key (a dict, say)."""
-    return get_template_attribute(template, name)
