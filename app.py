@@ -10,7 +10,7 @@ from clever.config import ConfigError, apply_settings
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from clever import login, metrics, sync
+    from clever import connections, login, metrics, sync
     from clever.commands import init_commands
     from clever.database import init_database
     from clever.errors import init_error_pages
@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_rate_limits(app)
     init_security(app)  # the cross-site check runs before CSRFProtect reads any form
     init_login(app)
+    connections.init_app(app)
     login.init_app(app)
     sync.init_app(app)
     csrf.init_app(app)

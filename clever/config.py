@@ -91,6 +91,10 @@ TUNABLES: dict[str, object] = {
     "SYNC_WORKER_MAINTENANCE_SECONDS": 30,
     # Threads per app that send a login's first roster read beside /users/{id}.
     "LOGIN_PREFETCH_WORKERS": 4,
+    # Idle keep-alive connections a process keeps per Clever host (clever.connections): as many
+    # as can be in a request at once, the read threads, the login prefetch and a gunicorn
+    # worker's 8 request threads. A request past them opens a connection and closes it after.
+    "CLEVER_KEPT_CONNECTIONS": 64 + 4 + 8,
     # A session's last activity is written to Redis at most this often (or a tenth of the idle
     # limit, when that is shorter), so a page that changes nothing else in the session writes
     # nothing; a session may so end up to that much before a full idle limit, never after.

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -20,6 +20,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, session
 from flask_login import current_user
 
+from clever import connections
 from clever.api import CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import get_redis
@@ -51,6 +52,7 @@ def oauth_client() -> OAuth2Session:
         code_challenge_method="S256",
         default_timeout=config["CLEVER_HTTP_TIMEOUT"],
     )
+    connections.session_for(config["CLEVER_OAUTH_BASE_URL"], client)
     client.register_compliance_hook("access_token_response", reject_unusable_response)
     return client
 
@@ -178,6 +180,7 @@ class ClientCredentials:
     client_id: str
     client_secret: str
     timeout: tuple[float, float]
+    http: requests.Session = field(compare=False, repr=False)  # on the app's kept connections
 
     @classmethod
     def from_app(cls) -> ClientCredentials:
@@ -187,6 +190,7 @@ class ClientCredentials:
             config["CLEVER_CLIENT_ID"],
             config["CLEVER_CLIENT_SECRET"],
             config["CLEVER_HTTP_TIMEOUT"],
+            connections.session_for(config["CLEVER_OAUTH_BASE_URL"]),
         )
 
 
@@ -202,7 +206,7 @@ def fetch_district_tokens(
     """
     path = "/oauth/tokens"
     try:
-        response = requests.get(
+        response = credentials.http.get(
             credentials.oauth_base_url + path,
             params={"owner_type": "district"},
             auth=(credentials.client_id, credentials.client_secret),

@@ -116,6 +116,28 @@ def test_gunicorn_stops_instead_of_respawning_refusing_workers():
     assert "Traceback" not in result.stderr
 
 
+def test_a_gunicorn_worker_loads_the_collation_table_and_freezes_its_heap_before_serving():
+    script = """
+import gc, runpy
+from app import create_app
+from clever import roster
+app = create_app({"TESTING": True})
+runpy.run_path("gunicorn.conf.py")["post_worker_init"](None)
+print(roster._collator.cache_info().currsize, gc.get_freeze_count())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, frozen = map(int, result.stdout.split())
+    assert loaded == 1
+    assert frozen > 100_000  # the app, its libraries and the table: out of the collector's walk
+
+
 def test_every_tunable_has_one_default_that_the_api_client_shares():
     import inspect
 

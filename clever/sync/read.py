@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from flask import Flask, current_app
 
+from clever import connections
 from clever.api import CleverAPI, CleverAPIError
 from models import TEACHER_LIKE_ROLES
 
@@ -56,6 +57,7 @@ def make_api(
     return CleverAPI(
         config["CLEVER_API_BASE_URL"],
         token,
+        session=connections.session_for(config["CLEVER_API_BASE_URL"]),
         timeout=config["CLEVER_HTTP_TIMEOUT"],
         max_retries=config["CLEVER_MAX_RETRIES"],
         backoff=config["CLEVER_RETRY_BACKOFF"],
