@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sqlalchemy_errors
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from clever import metrics
+from clever import metrics, ratelimit
 from clever.sessions import get_redis
 
 log = logging.getLogger("clever.errors")
@@ -203,8 +203,10 @@ def init_error_pages(app: Flask) -> None:
             error.code or 500, ("Something went wrong", error.description or "Please try again.")
         )
         headers = {}
-        if error.code == 429 and getattr(error, "retry_after", None):
-            headers["Retry-After"] = str(error.retry_after)
+        if error.code == 429:
+            wait = getattr(error, "retry_after", None) or ratelimit.retry_after()
+            if wait:
+                headers["Retry-After"] = str(wait)
         return render_http_error(error.code or 500, title, message, headers)
 
     @app.errorhandler(Exception)

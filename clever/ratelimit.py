@@ -39,9 +39,20 @@ def client_address() -> str:
 limiter = Limiter(
     key_func=client_address,
     strategy="moving-window",
-    headers_enabled=True,  # Retry-After on every 429
+    # No X-RateLimit-* headers: they cost every limited request (each login's start and
+    # callback) one more Redis call. A 429 still says when to retry (``retry_after``).
+    headers_enabled=False,
     key_prefix="app",
 )
+
+
+def retry_after() -> int | None:
+    """Seconds until the limit this request ran into lets it through again (for the 429's
+    Retry-After), or None when no limit of Flask-Limiter's refused it."""
+    breached = limiter.current_limit
+    if breached is None or not breached.breached:
+        return None
+    return max(1, int(breached.reset_at - time.time()))  # reset_at is already rounded up
 
 
 def init_rate_limits(app: Flask) -> None:

@@ -179,15 +179,13 @@ def enforce_session_age():
 
 def begin_session(user, **values) -> None:
     """Log ``user`` in on a brand-new session: nothing of the previous session survives."""
-    previous_sid = getattr(session, "sid", None)
     session.clear()
-    if previous_sid:
-        get_redis().delete(SESSION_KEY_PREFIX + previous_sid)
     login_user(user)
     now = time.time()
     session["login_at"] = now
     session["last_seen"] = now
     session.update(values)
+    # Deletes the previous session from Redis (it is not empty now) and draws a new id.
     current_app.session_interface.regenerate(session)
     index = USER_SESSIONS_PREFIX + str(user.id)
     pipe = get_redis().pipeline()
