@@ -134,24 +134,35 @@ def read_identity(user_api: CleverAPI) -> Identity:
 def _start_roster_read(
     access: sync.RosterAccess, clever_id: str, own_record: Future, calls_before: int
 ) -> sync.RosterReader | None:
-    """The roster's read, started now if its token is known: what this person was last time
-    (a teacher's bulk list is ``mystudents``, a student's ``myteachers``; unknown: after the
+    """The roster's read, started now if its token is known: the sections at once, then what
+    the account says, which the reader goes on with: what this person was last time (a
+    teacher's bulk list is ``mystudents``, a student's ``myteachers``; unknown: after the
     record), the classes they chose not to sync and the organisations read today."""
     plan = access.early_plan()
     if plan is None:
         return None  # the sync lists the district-app tokens itself
-    known = accounts.find_by_clever_id(clever_id)
-    teacher = known.is_teacher if known is not None else None
     reader = sync.RosterReader(
         plan,
         clever_id,
-        teacher=teacher,
+        teacher=None,
         profile=own_record,
         concurrency=current_app.config["SYNC_CONCURRENCY"],
-        skip=roster.unselected_sections(known) if known is not None and teacher else (),
-        fresh=sync.fresh_organisations(plan.district_id) if plan.district else (),
         calls_before=calls_before,
-        names=sync.name_cache() if plan.district else None,
+        known=False,
     )
+    # The sections leave before we read the account: the next wave waits on their answer,
+    # and on nothing the account says.
     reader.start()
+    try:
+        known = accounts.find_by_clever_id(clever_id)
+        teacher = known.is_teacher if known is not None else None
+        reader.know(
+            teacher=teacher,
+            skip=roster.unselected_sections(known) if known is not None and teacher else (),
+            fresh=sync.fresh_organisations(plan.district_id) if plan.district else (),
+            names=sync.name_cache() if plan.district else None,
+        )
+    except BaseException:
+        reader.abandon()  # its threads end with their requests
+        raise
     return reader

@@ -164,6 +164,16 @@ class CleverFlow:
         self.sign_in_to_clever(persona)
         return self.go("/auth/clever/login")
 
+    def first_login(self, persona: str, school_name: str = "Lakeview Middle") -> Page:
+        """An account's first login as a teacher goes through it once: "No, I'm new" to the
+        link offer, then the school name a Library login is asked for (Clever shares none)."""
+        page = self.login_with_button(persona)
+        if page.url.endswith("/account/link"):
+            page = self.go("/account/link", method="POST", data={"new-decline": "yes"})
+        if page.url.endswith("/onboarding"):
+            page = self.go("/onboarding", method="POST", data={"school_name": school_name})
+        return page
+
     def portal_launch(self, persona: str) -> Page:
         self.sign_in_to_clever(persona)
         return self.go(f"{self.sandbox.url}/portal/launch")

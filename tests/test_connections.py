@@ -19,11 +19,7 @@ def requests_sent(app) -> int:
 
 
 def test_every_request_of_a_login_goes_out_on_the_apps_kept_connections(app, flow, sandbox):
-    page = flow.login_with_button("library")  # the account's first login: "I'm new"
-    if page.url.endswith("/account/link"):
-        page = flow.go("/account/link", method="POST", data={"new-decline": "yes"})
-    if page.url.endswith("/onboarding"):
-        page = flow.go("/onboarding", method="POST", data={"school_name": "Lakeview Middle"})
+    flow.first_login("library")
     flow.client.post("/logout")
     flow.sign_in_to_clever("library")
     callback = flow.fetch(flow.fetch("/auth/clever/login").headers["Location"]).headers["Location"]

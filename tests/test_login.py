@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from clever import login
+from sync_helpers import seed_section
+
+from clever import accounts, login, roster
+from clever.sandbox import seed
+from models import User, db
 
 CLEVER = pathlib.Path(__file__).parent.parent / "clever"
 
@@ -34,3 +39,44 @@ def test_no_module_holds_a_thread_pool_or_other_process_state():
                 if "Executor" in name or "Thread" in name or "Lock" in name:
                     offenders.append(f"{path.name}: {ast.unparse(node)[:60]}")
     assert offenders == []
+
+
+def test_the_sections_leave_before_the_account_is_read_and_its_choices_still_apply(
+    app, flow, sandbox, monkeypatch
+):
+    """The next wave (co-teachers) waits on the sections' answer only: the login sends them
+    before it reads the account. The account's role and class choices reach the reader after,
+    here even after the sections answered, and still decide what it reads."""
+    art = seed_section("Art & Música")  # Ana, Mensah and Sørensen co-teach only there
+    sections = f"/v3.0/users/{seed.ANA_ID}/sections"
+    page = flow.first_login("ana")
+    assert page.url.endswith("/dashboard"), page.url
+    with app.app_context():
+        ana = db.session.scalar(db.select(User).filter_by(clever_id=seed.ANA_ID))
+        keep = [s.id for s in roster.classes_for_teacher(ana) if s.clever_id != art]
+        roster.save_class_selection(ana, keep)
+    flow.client.post("/logout")
+
+    looked_up = accounts.find_by_clever_id
+    answered_before_lookup = []
+
+    def after_the_sections_answered(clever_id):
+        deadline = time.monotonic() + 5
+        while not sandbox.requests_log(kind="api", path_prefix=sections):
+            assert time.monotonic() < deadline, "the sections were not sent before the lookup"
+            time.sleep(0.01)
+        answered_before_lookup.append(True)
+        return looked_up(clever_id)
+
+    monkeypatch.setattr(accounts, "find_by_clever_id", after_the_sections_answered)
+    sandbox.clear_log()
+    page = flow.login_with_button("ana")
+
+    assert page.url.endswith("/dashboard"), page.url
+    assert answered_before_lookup  # every lookup of the account came after that answer
+    log = sandbox.requests_log(kind="api")
+    answer = next(e for e in log if e["path"] == sections)
+    bulk = next(e for e in log if e["path"] == f"/v3.0/users/{seed.ANA_ID}/mystudents")
+    assert bulk["time"] >= answer["ended"]  # the role came from the account, after
+    co_teacher_reads = [e["path"] for e in log if e["path"].startswith("/v3.0/sections/")]
+    assert co_teacher_reads and not any(art in path for path in co_teacher_reads)  # unselected

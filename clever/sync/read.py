@@ -190,6 +190,7 @@ class RosterReader:
         progress: Progress | None = None,
         calls_before: int | None = None,
         names: NameCache | None = None,
+        known: bool = True,
     ) -> None:
         self.plan = plan
         self.api = plan.roster
@@ -229,6 +230,10 @@ class RosterReader:
         self.deferred: list[dict[str, Any]] = []
         self.schools_asked: set[str] = set()  # one lookup per school, the user's included
         self.user_school: str | None = None
+        # False until ``know`` gives teacher, skip, fresh and names (the login sends the
+        # sections before it reads the account); sections answered meanwhile wait here.
+        self.known = known
+        self.early_sections: list[dict[str, Any]] | None = None
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -297,11 +302,9 @@ class RosterReader:
     def start(self) -> None:
         """Send the first wave and return at once."""
         if self.api is None:
-            # No rosters shared: only the district, with the user's own token (in its scope).
             self.snap.rosters_shared = False
-            identity, district_id = self.plan.identity, self.plan.district_id
-            if identity is not None and district_id and district_id not in self.fresh:
-                self._submit(self._set("district"), _optional, identity.district, district_id)
+            if self.known:
+                self._read_district_alone()
             return
         api = self.api
         with self.lock:
@@ -314,9 +317,41 @@ class RosterReader:
                 self._on_profile(self.profile)
             self._ask_bulk()
 
+    def _read_district_alone(self) -> None:
+        """No rosters shared: only the district, with the user's own token (in its scope)."""
+        identity, district_id = self.plan.identity, self.plan.district_id
+        if identity is not None and district_id and district_id not in self.fresh:
+            self._submit(self._set("district"), _optional, identity.district, district_id)
+
+    def know(
+        self,
+        *,
+        teacher: bool | None,
+        skip: Collection[str] = (),
+        fresh: Collection[str] = (),
+        names: NameCache | None = None,
+    ) -> None:
+        """What the account says, for a reader made with ``known=False`` and started: the
+        user's role as we know it (None: a first login, the record decides), the classes they
+        chose not to sync, the organisations read today, the names cache. The sections went
+        out without them: they are the next wave's input, the account is not."""
+        with self.lock:
+            if teacher is not None:
+                self.teacher = teacher
+            self.skip, self.fresh, self.names = frozenset(skip), frozenset(fresh), names
+            self.known = True
+            if self.api is None:
+                self._read_district_alone()
+                return
+            self._ask_bulk()
+            if self.early_sections is not None:
+                sections, self.early_sections = self.early_sections, None
+                self._on_sections(sections)
+            self._advance()
+
     def _ask_bulk(self) -> None:
         """Everyone the user is linked to, in one list, once the role is known."""
-        if self.teacher is None or self.bulk_asked or self.api is None:
+        if not self.known or self.teacher is None or self.bulk_asked or self.api is None:
             return
         self.bulk_asked = True
         call = self.api.my_students if self.teacher else self.api.my_teachers
@@ -337,6 +372,9 @@ class RosterReader:
         self._advance()
 
     def _on_sections(self, sections: list[dict[str, Any]]) -> None:
+        if not self.known:
+            self.early_sections = sections  # ``know`` goes on from here
+            return
         self.snap.sections = _unique(sections)
         # Biggest first: if read per class, its later pages then overlap the small sections.
         self.wanted = sorted(
@@ -447,6 +485,7 @@ class RosterReader:
         meanwhile. Co-teachers not read yet are ids only. None after a failure, or when no
         roster is read; ``finish`` then says why."""
         with self.lock:
+            assert self.known, "outline before know"
             while self.pending > self.pending_late and not self.errors:
                 self.idle.wait()
             if self.errors or self.api is None or self.wanted is None:
@@ -459,6 +498,7 @@ class RosterReader:
     def finish(self) -> Snapshot:
         """Wait for everything (or the first failure) and assemble the snapshot."""
         with self.lock:
+            assert self.known, "finish before know"
             while self.pending and not self.errors:
                 self.idle.wait()
             if self.errors:

@@ -115,13 +115,8 @@ def table():
 
 
 def first_login(flow, persona: str) -> None:
-    """The account's first login, as a teacher goes through it once: "No, I'm new" to the link
-    offer, then the school name Library logins are asked for (Clever shares none)."""
-    page = flow.login_with_button(persona)
-    if page.url.endswith("/account/link"):
-        page = flow.go("/account/link", method="POST", data={"new-decline": "yes"})
-    if page.url.endswith("/onboarding"):
-        page = flow.go("/onboarding", method="POST", data={"school_name": "Lakeview Middle"})
+    """The account's first login, as a teacher goes through it once (flows.first_login)."""
+    page = flow.first_login(persona)
     assert page.status == 200 and page.url.endswith("/dashboard"), (page.url, page.status)
 
 

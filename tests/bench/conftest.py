@@ -3,7 +3,10 @@
 files are named bench_*.py, collected here.
 
 Here the sandbox runs in its own process, as Clever runs on its own machines: in-process it
-would share the app's GIL, and its JSON rendering would count as our latency.
+would share the app's GIL, and its JSON rendering would count as our latency. It runs under
+gunicorn, which keeps connections alive as Clever's API does: Werkzeug's server (``python -m
+clever.sandbox``) closes each connection after one answer, so every request would pay for a
+new connection, and the sandbox for a new thread, in the round trips measured.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from sandbox_server import SandboxServer
 
 from clever.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from clever.embedded_redis import free_port
+
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 
 def pytest_collect_file(file_path, parent):
@@ -45,18 +50,20 @@ class ExternalSandbox(SandboxServer):
         return self._url
 
     def start(self) -> ExternalSandbox:
-        env = dict(
-            os.environ,
-            CLEVER_CLIENT_ID=DEMO_CLIENT_ID,
-            CLEVER_CLIENT_SECRET=DEMO_CLIENT_SECRET,
-            CLEVER_REDIRECT_URI=PRIMARY_REDIRECT_URI,
-        )
         port = self._url.rsplit(":", 1)[1]
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "clever.sandbox", "--port", port, "--mode", "test"],
-            env=env,
-            stderr=subprocess.DEVNULL,
+        factory = (
+            f"clever.sandbox.app:create_sandbox_app(client_id={DEMO_CLIENT_ID!r}, "
+            f"client_secret={DEMO_CLIENT_SECRET!r}, redirect_uris=({PRIMARY_REDIRECT_URI!r},), "
+            "mode='test')"
         )
+        self._process = subprocess.Popen(
+            # One process (the sandbox's state lives in it), a thread per request in flight,
+            # and connections kept alive between requests as Clever keeps them.
+            [GUNICORN, "--workers", "1", "--worker-class", "gthread", "--threads", "64",
+             "--keep-alive", "60", "--graceful-timeout", "1", "--bind", f"127.0.0.1:{port}",
+             factory],
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         deadline = time.monotonic() + 15
         while True:
             try:
