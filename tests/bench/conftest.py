@@ -59,9 +59,12 @@ class ExternalSandbox(SandboxServer):
         self._process = subprocess.Popen(
             # One process (the sandbox's state lives in it), a thread per request in flight,
             # and connections kept alive between requests as Clever keeps them.
-            [GUNICORN, "--workers", "1", "--worker-class", "gthread", "--threads", "64",
-             "--keep-alive", "60", "--graceful-timeout", "1", "--bind", f"127.0.0.1:{port}",
+            # ``--config`` an empty file: not the app's gunicorn.conf.py of the working directory.
+            [GUNICORN, "--config", os.devnull, "--workers", "1", "--worker-class", "gthread",
+             "--threads", "64", "--keep-alive", "60", "--graceful-timeout", "1",
+             "--bind", f"127.0.0.1:{port}",
              factory],
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 15
