@@ -38,7 +38,11 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# A commit does not expire what this session has loaded: a request that commits and reads on
+# (the login: the account, its token, its sync run) would otherwise reload each row it touches
+# again, one SELECT each. Nothing reads a row another transaction may have changed since
+# (a request's own rows, under the user's sync lock); a rollback still expires everything.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 def utcnow() -> datetime:

@@ -51,8 +51,11 @@ def find_by_clever_id(clever_id: str) -> User | None:
     return db.session.scalar(db.select(User).filter_by(clever_id=clever_id))
 
 
-def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
+def provision_from_clever(
+    me: dict, clever_user: dict, known: User | None = None
+) -> tuple[User, bool]:
     """Create or update the user behind a Clever login. Returns (user, first_login).
+    ``known``: the account of this Clever id, if the login has already read it.
 
     Raises NoUsableRole for a Clever user who is not a teacher, student, staff member or
     district admin.
@@ -61,12 +64,14 @@ def provision_from_clever(me: dict, clever_user: dict) -> tuple[User, bool]:
     role = role_from_clever(roles)
     if role is None:
         raise NoUsableRole()
-    return apply_clever_profile(me, clever_user, roles, role)
+    return apply_clever_profile(me, clever_user, roles, role, known)
 
 
-def apply_clever_profile(me: dict, clever_user: dict, roles: dict, role: str) -> tuple[User, bool]:
+def apply_clever_profile(
+    me: dict, clever_user: dict, roles: dict, role: str, known: User | None = None
+) -> tuple[User, bool]:
     name = clever_user.get("name") or {}
-    user = find_by_clever_id(clever_user["id"])
+    user = known if known is not None else find_by_clever_id(clever_user["id"])
     if user is None:
         # Two first logins of one person, or a classmate's sync, may insert the row this very
         # moment: the upsert waits for theirs instead of failing on the unique key.

@@ -24,6 +24,7 @@ from clever.api import CleverAPI, CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import switch_person
 from clever.tokens import store_token
+from models import User
 
 # Clever API failures during the login, as the friendly error page names them.
 API_FAILURES = {
@@ -52,6 +53,7 @@ class Identity:
     clever_user: dict[str, Any]
     access: sync.RosterAccess
     reader: sync.RosterReader | None  # the roster's read, already on its way
+    account: User | None  # the account of this Clever id, if the reader's start read it
 
 
 def init_app(app: Flask) -> None:
@@ -72,7 +74,9 @@ def complete_login(grant: oauth.CleverGrant, deadline: float | None = None) -> L
     identity = read_identity(sync.make_api(grant.access_token, deadline=deadline))
     # Meanwhile the roster's next wave is already on its way (started by the reader itself).
     try:
-        user, created = accounts.provision_from_clever(identity.me, identity.clever_user)
+        user, created = accounts.provision_from_clever(
+            identity.me, identity.clever_user, identity.account
+        )
         switch_person(user)
         oauth.mark_code_done(grant, user.id)
         store_token(user.id, grant.access_token)
@@ -106,7 +110,7 @@ def read_identity(user_api: CleverAPI) -> Identity:
     if not tokens.district_tokens_listed():
         credentials = oauth.ClientCredentials.from_app()
         token_list = pool.submit(oauth.fetch_district_tokens, credentials, user_api.deadline)
-    reader = None
+    reader = account = None
     try:
         me = user_api.me()
         if me.get("authorized_by") == "district":
@@ -122,25 +126,26 @@ def read_identity(user_api: CleverAPI) -> Identity:
         calls_before = access.calls  # the sync's count starts with /users/{id}
         own_record = pool.submit(user_api.user, me["id"])
         # Beside /users/{id}: a district login's token list came back with /me, if it was sent.
-        reader = _start_roster_read(access, me["id"], own_record, calls_before)
+        reader, account = _start_roster_read(access, me["id"], own_record, calls_before)
         clever_user = own_record.result()
     except CleverAPIError as error:
         if reader is not None:
             reader.abandon()
         raise LoginFailure(API_FAILURES.get(error.kind, "clever_rejected"), error.kind) from None
-    return Identity(me, clever_user, access, reader)
+    return Identity(me, clever_user, access, reader, account)
 
 
 def _start_roster_read(
     access: sync.RosterAccess, clever_id: str, own_record: Future, calls_before: int
-) -> sync.RosterReader | None:
+) -> tuple[sync.RosterReader | None, User | None]:
     """The roster's read, started now if its token is known: the sections at once, then what
     the account says, which the reader goes on with: what this person was last time (a
     teacher's bulk list is ``mystudents``, a student's ``myteachers``; unknown: after the
-    record), the classes they chose not to sync and the organisations read today."""
+    record), the classes they chose not to sync and the organisations read today. Returns
+    the reader and the account it read (None: no account yet, or no early read)."""
     plan = access.early_plan()
     if plan is None:
-        return None  # the sync lists the district-app tokens itself
+        return None, None  # the sync lists the district-app tokens itself
     reader = sync.RosterReader(
         plan,
         clever_id,
@@ -165,4 +170,4 @@ def _start_roster_read(
     except BaseException:
         reader.abandon()  # its threads end with their requests
         raise
-    return reader
+    return reader, known

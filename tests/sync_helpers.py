@@ -4,6 +4,7 @@ sandbox, dumping the roster, counting writes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -120,6 +121,18 @@ def engine_listener(app, name: str, listener):
         yield
     finally:
         event.remove(engine, name, listener)
+
+
+@contextmanager
+def counted_statements(app) -> Iterator[list[str]]:
+    """Every SQL statement the engine sends inside the block."""
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with engine_listener(app, "before_cursor_execute", listener):
+        yield statements
 
 
 @contextmanager

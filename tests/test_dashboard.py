@@ -7,13 +7,11 @@ import html
 import json
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flows import base_letter
-from sync_helpers import engine_listener
+from sync_helpers import counted_statements
 
 from clever import roster
 from clever.sandbox import seed
@@ -459,18 +457,6 @@ PAGE_QUERIES = {
     "student dashboard": 3,
     "student class page": 4,
 }
-
-
-@contextmanager
-def counted_statements(app) -> Iterator[list[str]]:
-    """Every SQL statement the engine sends inside the block."""
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with engine_listener(app, "before_cursor_execute", listener):
-        yield statements
 
 
 def make_classes(app, count: int) -> tuple[int, int, int]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from sync_helpers import seed_section
+from sync_helpers import counted_statements, seed_section
 
 from clever import accounts, login, roster
 from clever.sandbox import seed
@@ -80,3 +82,39 @@ def test_the_sections_leave_before_the_account_is_read_and_its_choices_still_app
     assert bulk["time"] >= answer["ended"]  # the role came from the account, after
     co_teacher_reads = [e["path"] for e in log if e["path"].startswith("/v3.0/sections/")]
     assert co_teacher_reads and not any(art in path for path in co_teacher_reads)  # unselected
+
+
+def test_a_returning_login_reads_each_row_it_needs_once(app, flow, sandbox):
+    """The callback of a returning teacher's login: one read of the account (the reader's start
+    looks it up, the profile update reuses it), none again after a commit (the session keeps
+    what it loaded), one of the class preferences in the apply (the kept shrinks and the rows
+    new classes need, together)."""
+    assert flow.first_login("ana").url.endswith("/dashboard")
+    flow.client.post("/logout")
+    flow.sign_in_to_clever("ana")
+    to_clever = flow.fetch("/auth/clever/login")
+    callback = flow.fetch(to_clever.headers["Location"]).headers["Location"]
+
+    with counted_statements(app) as statements:
+        page = flow.fetch(callback)
+    assert page.status == 302 and page.headers["Location"].endswith("/dashboard"), page.headers
+
+    reads = Counter(
+        re.search(r"\bFROM (\w+)", statement).group(1)
+        for statement in statements
+        if statement.lstrip().upper().startswith("SELECT")
+    )
+    assert reads == {
+        "users": 2,  # the account; the people of the roster
+        "sections": 1,  # the classes the teacher chose not to sync
+        "clever_tokens": 1,  # the token at rest, replaced
+        "sync_runs": 2,  # runs a dead process left running; held runs made moot
+        "section_teachers": 2,  # the teacher's classes; every teaching link of them
+        "enrollments": 1,
+        "teacher_section_preferences": 1,
+        # Ana logs in through Maple Grove: its records, read today, are not read again ...
+        "districts": 1,  # ... which the district's says
+        # ... nor its schools' (1); the classes' schools (1); the account's own, which the
+        # onboarding check names (1: the apply's rows of it are gone with the apply)
+        "schools": 3,
+    }

@@ -119,6 +119,7 @@ LOADED_ROWS = (
     "links",
     "enrolled",
     "cid_by_user_id",
+    "preferred",
     "kept",
 )
 USER_NAME_FIELDS = (("first_name", "first"), ("middle_name", "middle"), ("last_name", "last"))
@@ -273,15 +274,20 @@ class Apply:
                 self.cid_by_user_id[person.id] = person.clever_id or ""
 
     def load_kept(self) -> None:
-        """The shrinks this teacher chose to keep, by section id (fingerprints)."""
+        """The classes this teacher has a preference row for (``preferences`` adds the rest),
+        and the shrinks they chose to keep, by section id (fingerprints)."""
+        self.preferred: set[int] = set()
         self.kept: dict[int, str] = {}
         if self.teacher:
             rows = db.session.execute(
-                db.select(TeacherSectionPreference.section_id, TeacherSectionPreference.kept_shrink)
-                .filter_by(teacher_id=self.user.id)
-                .where(TeacherSectionPreference.kept_shrink.is_not(None))
+                db.select(
+                    TeacherSectionPreference.section_id, TeacherSectionPreference.kept_shrink
+                ).filter_by(teacher_id=self.user.id)
             )
-            self.kept = {section_id: fingerprint for section_id, fingerprint in rows}
+            for section_id, fingerprint in rows:
+                self.preferred.add(section_id)
+                if fingerprint is not None:
+                    self.kept[section_id] = fingerprint
 
     def check_guard(self) -> None:
         """Hold each class of 5+ that would lose more than half its students: its enrollments
@@ -603,15 +609,12 @@ class Apply:
         """New classes start selected: a row on first sight, never touched again here."""
         if not self.teacher:
             return
-        have = set(
-            db.session.scalars(
-                db.select(TeacherSectionPreference.section_id).filter_by(teacher_id=self.user.id)
-            )
-        )
+        # ``preferred`` was read with the rest (load_kept); a row another sync inserted since
+        # is left as it is by the upsert.
         rows = [
             {"teacher_id": self.user.id, "section_id": section.id, "selected": True}
             for section in (self.sections_by_cid[cid] for cid in self.listed)
-            if section.id not in have
+            if section.id not in self.preferred
         ]
         insert_missing(TeacherSectionPreference, rows, ("teacher_id", "section_id"))
         if self.moot:
