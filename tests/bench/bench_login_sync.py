@@ -17,7 +17,9 @@ dashboard, medians printed with their range:
 - our CPU per login: `time.process_time()` of this process over the same window (every
   thread: the request, which the test client runs in ours, and the login's and the sync's
   pools), the sandbox running in another process; again over REPEATS logins without the added
-  delay, with the request thread's own share (`time.thread_time()`);
+  delay, with the request thread's own share (`time.thread_time()`), and as a multiple of a
+  fixed pure-Python workload run right after each login (``reference_cpu_ms``): the host's
+  speed swings by half within a day, the multiple much less;
 - rows a re-sync with nothing changed writes (asserted: the run record, nothing else).
 
 Before each person's first login this process does what a gunicorn worker does before its
@@ -51,6 +53,7 @@ GUNICORN_CONF = runpy.run_path(str(pathlib.Path(__file__).parents[2] / "gunicorn
 DELAY = 0.1  # one round trip: the sandbox's added latency on every call
 REPEATS = 5  # returning logins measured per person
 CPU_TARGET_MS = 35
+REFERENCE_ITEMS = 20_000  # the reference workload: 10-20 ms of CPU on these hosts
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Figures:
     cpu_ms: list[float] = field(default_factory=list)
     cpu_ms_no_delay: list[float] = field(default_factory=list)
     thread_cpu_ms_no_delay: list[float] = field(default_factory=list)
+    # Each login's CPU (no delay) over the reference workload's, measured just after it.
+    cpu_per_reference: list[float] = field(default_factory=list)
     sample_waves: list[list[dict]] = field(default_factory=list)
     # Each login's own time on the critical path, span by span (see our_time).
     ours_ms: list[list[float]] = field(default_factory=list)
@@ -165,6 +170,15 @@ def returning_login(flow, sandbox, persona: str) -> Login:
     )
 
 
+def reference_cpu_ms() -> float:
+    """CPU of a fixed workload of the kind a login does (small dicts, strings, calls): the
+    yardstick of the host's speed at this moment."""
+    started = time.process_time()
+    values = {f"user-{n}": {"id": n, "name": str(n)} for n in range(REFERENCE_ITEMS)}
+    sum(len(record["name"]) for record in values.values())
+    return (time.process_time() - started) * 1000
+
+
 def our_time(login: Login, waves: list[list[dict]]) -> list[float]:
     """Milliseconds of ours on the critical path: from the callback to the first Clever
     request, from the answer each wave waited for (the last to end before it began) to its
@@ -221,6 +235,7 @@ def test_returning_login(scenario: Scenario, table, flow, app, sandbox):
         login = returning_login(flow, sandbox, scenario.persona)
         figures.cpu_ms_no_delay.append(login.cpu * 1000)
         figures.thread_cpu_ms_no_delay.append(login.thread_cpu * 1000)
+        figures.cpu_per_reference.append(login.cpu * 1000 / reference_cpu_ms())
 
     figures.resync_writes = resync_writes(app, sandbox, scenario.persona)
     table.append(figures)
@@ -260,16 +275,22 @@ def print_table(rows: list[Figures]) -> None:
         )
     print(
         f"\nOur CPU per login (ms; target <= {CPU_TARGET_MS}): this process over the same window, "
-        f"every thread, at +{ms} and without added delay; and the request's own thread."
+        f"every thread, at +{ms} and without added delay; and the request's own thread. "
+        "x ref: CPU without delay\nin multiples of the reference workload's, run after each "
+        "login (the host's speed of the moment)."
     )
     header = f"{'login':<50} {'at +' + ms:>16} {'no delay':>16} {'request thread':>16}"
+    header += f" {'x ref':>14}"
     print(header + "\n" + "-" * len(header))
     for row in rows:
         print(
             f"{row.scenario.title:<50} {spread(row.cpu_ms, '.0f'):>16} "
             f"{spread(row.cpu_ms_no_delay, '.0f'):>16} "
-            f"{spread(row.thread_cpu_ms_no_delay, '.0f'):>16}"
+            f"{spread(row.thread_cpu_ms_no_delay, '.0f'):>16} "
+            f"{spread(row.cpu_per_reference, '.1f'):>14}"
         )
+    references = [reference_cpu_ms() for _ in range(REPEATS)]
+    print(f"Reference workload now: {spread(references, '.1f')} ms of CPU.")
     print(
         f"\nOur time on the critical path at +{ms} (ms, median of the logins with the fewest "
         "waves): callback to the first Clever request | between each wave's answer and the next "
