@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from clever import accounts, oauth, roster, sync, tokens
+from clever import accounts, oauth, sync, tokens
 from clever.api import CleverAPI, CleverAPIError
 from clever.errors import LoginFailure
 from clever.sessions import switch_person
@@ -161,12 +161,7 @@ def _start_roster_read(
     try:
         known = accounts.find_by_clever_id(clever_id)
         teacher = known.is_teacher if known is not None else None
-        reader.know(
-            teacher=teacher,
-            skip=roster.unselected_sections(known) if known is not None and teacher else (),
-            fresh=sync.fresh_organisations(plan.district_id) if plan.district else (),
-            names=sync.name_cache() if plan.district else None,
-        )
+        reader.know(teacher=teacher, **sync.reader_inputs(known, plan))
     except BaseException:
         reader.abandon()  # its threads end with their requests
         raise

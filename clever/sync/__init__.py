@@ -59,6 +59,7 @@ from clever.sync.runs import (
     lock_key,
     name_cache,
     progress_key,
+    reader_inputs,
     release_lock,
     sync_user,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "lock_key",
     "make_api",
     "name_cache",
+    "reader_inputs",
     "pending_held_run",
     "progress_key",
     "release_lock",

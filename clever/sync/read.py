@@ -346,8 +346,7 @@ class RosterReader:
             self._ask_bulk()
             if self.early_sections is not None:
                 sections, self.early_sections = self.early_sections, None
-                self._on_sections(sections)
-            self._advance()
+                self._on_sections(sections)  # and on from there (its _advance)
 
     def _ask_bulk(self) -> None:
         """Everyone the user is linked to, in one list, once the role is known."""

@@ -204,6 +204,17 @@ def name_cache() -> NameCache:
     return NameCache(get_redis(), int(hours * 3600))
 
 
+def reader_inputs(user: User | None, plan: ReadPlan) -> dict[str, Any]:
+    """What a roster read takes from the account (None: no account yet): the classes a
+    teacher chose not to sync; for a district read, the organisations read today and the
+    names cache. ``RosterReader``'s keyword arguments (or ``know``'s)."""
+    return {
+        "skip": roster.unselected_sections(user) if user is not None and user.is_teacher else (),
+        "fresh": fresh_organisations(plan.district_id) if plan.district else (),
+        "names": name_cache() if plan.district else None,
+    }
+
+
 def error_code(error: BaseException) -> str:
     """A short code for SyncRun.error: no personal data, no tokens, no response content."""
     if isinstance(error, CleverAPIError):
@@ -320,10 +331,8 @@ class _Read:
             teacher=self.teacher,
             profile=self.clever_user,
             concurrency=current_app.config["SYNC_CONCURRENCY"],
-            skip=roster.unselected_sections(self.user) if self.teacher else (),
-            fresh=fresh_organisations(plan.district_id) if plan.district else (),
             progress=self.progress,
-            names=name_cache() if plan.district else None,
+            **reader_inputs(self.user, plan),
         )
 
     def outline(self) -> Snapshot | None:
