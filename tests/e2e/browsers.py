@@ -54,6 +54,7 @@ __all__ = [
     "DEVICE_PROFILES",
     "BrowserStartError",
     "RequestRecorder",
+    "RestartingDriver",
     "browser_missing_reason",
     "browsers_required",
     "chromium_executable",
@@ -604,6 +605,46 @@ def webkit_driver(
                 page_load_timeout=page_load_timeout,
             ) as driver:
                 yield driver
+
+
+class RestartingDriver:
+    """A long-lived Selenium driver that is started again when its browser has died.
+
+    WebKitGTK's web process crashes now and then (CI, stop 26: "session deleted because of page
+    crash or hang"), and from then on the driver answers every command with "invalid session id".
+    A session-scoped driver would take every later test with it. ``start`` makes the driver (a
+    context manager such as ``webkit_driver``); ``close()`` ends it. Only a dead session is
+    retried: a test that fails on a live browser still fails.
+    """
+
+    def __init__(self, start: Callable[[], contextlib.AbstractContextManager[WebDriver]]) -> None:
+        self._start = start
+        self._stack = contextlib.ExitStack()
+        self._driver: WebDriver | None = None
+        self.restarts = 0
+
+    @property
+    def driver(self) -> WebDriver:
+        if self._driver is None:
+            self._driver = self._stack.enter_context(self._start())
+        return self._driver
+
+    def run(self, step: Callable[[WebDriver], _T]) -> _T:
+        """``step(driver)``; when the browser has died, once more on a new one."""
+        from selenium.common.exceptions import InvalidSessionIdException
+
+        try:
+            return step(self.driver)
+        except InvalidSessionIdException as exc:
+            warnings.warn(f"the browser had died ({exc.msg}); started a new one", stacklevel=2)
+            self.close()
+            self.restarts += 1
+            return step(self.driver)
+
+    def close(self) -> None:
+        """Quit the driver and kill its processes (the next ``driver`` starts a new one)."""
+        self._driver = None
+        self._stack.close()
 
 
 # ---------------------------------------------------------------------------------------------

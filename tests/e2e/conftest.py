@@ -4,24 +4,33 @@ sandbox over real HTTP, driven by real browsers.
 - Chromium (Playwright) is started once per test module: Playwright's sync API allows one
   running instance per thread, and other modules start their own. Each test gets fresh
   contexts (cookies, storage) from ``new_context``.
-- Firefox ESR and WebKit (Selenium) start once per test session: they are the slow ones. Each
-  test starts with no cookies (app and sandbox share the host 127.0.0.1, so one
-  ``delete_all_cookies`` clears both).
+- Firefox ESR and WebKit (Selenium) start once per test session: they are the slow ones, and
+  one whose browser has died is started again before the next test. Each test starts with no
+  cookies (app and sandbox share the host 127.0.0.1, so one ``delete_all_cookies`` clears both).
 
 Screenshots for the README are written to docs/screenshots/ only with ``UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from .browsers import firefox_driver, need, new_chromium_context, playwright_chromium, webkit_driver
+from .browsers import (
+    RestartingDriver,
+    firefox_driver,
+    need,
+    new_chromium_context,
+    playwright_chromium,
+    webkit_driver,
+)
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SCREENSHOT_VIEWPORT = {"width": 1024, "height": 720}
@@ -228,27 +237,30 @@ class PlaywrightBrowser:
 
 
 @pytest.fixture(scope="session")
-def _firefox() -> Iterator:
+def _firefox() -> Iterator[RestartingDriver]:
     need("firefox")
-    with firefox_driver(window_size=(1200, 900), time_zone=SELENIUM_TIME_ZONE) as driver:
+    start = partial(firefox_driver, window_size=(1200, 900), time_zone=SELENIUM_TIME_ZONE)
+    with contextlib.closing(RestartingDriver(start)) as driver:
         yield driver
 
 
 @pytest.fixture(scope="session")
-def _webkit() -> Iterator:
+def _webkit() -> Iterator[RestartingDriver]:
     need("webkit")
-    with webkit_driver(time_zone=SELENIUM_TIME_ZONE) as driver:
+    with contextlib.closing(
+        RestartingDriver(partial(webkit_driver, time_zone=SELENIUM_TIME_ZONE))
+    ) as driver:
         yield driver
 
 
 @pytest.fixture
 def firefox(_firefox, live_url, sandbox) -> SeleniumBrowser:
-    return SeleniumBrowser(_firefox, live_url, sandbox.url).fresh()
+    return _firefox.run(lambda driver: SeleniumBrowser(driver, live_url, sandbox.url).fresh())
 
 
 @pytest.fixture
 def webkit(_webkit, live_url, sandbox) -> SeleniumBrowser:
-    return SeleniumBrowser(_webkit, live_url, sandbox.url).fresh()
+    return _webkit.run(lambda driver: SeleniumBrowser(driver, live_url, sandbox.url).fresh())
 
 
 @pytest.fixture(params=["chromium", "iphone", "firefox", "webkit"])

@@ -7,7 +7,10 @@ it answered, so a browser that never loaded the pages fails instead of passing v
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ from .axe import axe_playwright, axe_selenium, format_violations, serious_or_cri
 from .browsers import (
     BrowserStartError,
     RequestRecorder,
+    RestartingDriver,
     device_descriptor,
     firefox_driver,
     need,
@@ -198,6 +202,65 @@ def test_webkit(site: StaticSite) -> None:
     with webkit_driver() as driver:
         assert driver.capabilities["browserName"].lower() in {"minibrowser", "webkitgtk"}
         _selenium_smoke(driver, site)
+
+
+@pytest.mark.browser
+def test_webkit_started_again_after_its_web_process_died(site: StaticSite) -> None:
+    """What CI met in stop 26: WebKit's web process crashed, and the session-scoped driver failed
+    every later WebKit test. The next ``run`` starts a new browser; the dead one is cleaned up."""
+    need("webkit")
+    with contextlib.closing(RestartingDriver(webkit_driver)) as keeper:
+        first = keeper.run(lambda driver: driver)
+        first.get(site.base_url + "/")
+        first_group = first.service.process.pid
+        web_processes = [
+            pid
+            for pid in browsers._group_members(first_group)
+            if b"WebKitWebProcess" in _cmdline(pid)
+        ]
+        assert web_processes, "no WebKitWebProcess in the driver's process group"
+        for pid in web_processes:
+            os.kill(pid, signal.SIGKILL)
+        # The driver notices within a few commands; from then on it refuses every one, as in CI.
+        _wait_until(lambda: _session_deleted(first))
+
+        with pytest.warns(UserWarning, match="the browser had died"):
+            second = keeper.run(lambda driver: driver.get(site.base_url + "/") or driver)
+
+        assert second is not first
+        assert keeper.restarts == 1
+        assert browsers._group_members(first_group) == []
+        _selenium_smoke(second, site)
+        # A live browser is not restarted.
+        assert keeper.run(lambda driver: driver) is second
+        assert keeper.restarts == 1
+
+
+def _session_deleted(driver) -> bool:
+    from selenium.common.exceptions import InvalidSessionIdException, WebDriverException
+
+    try:
+        driver.title  # noqa: B018 (a command to the driver)
+    except InvalidSessionIdException:
+        return True
+    except WebDriverException:
+        pass
+    return False
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def _wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 @pytest.mark.browser
